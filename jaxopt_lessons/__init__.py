@@ -1,0 +1,80 @@
+"""jaxopt_lessons: functional optimization in JAX, from derivatives to Adam.
+
+Models are pure functions of parameter pytrees, gradients come from ``jax.grad``
+(or are derived by hand in :mod:`jaxopt_lessons.manual`), optimizers are
+``optax.GradientTransformation`` s (hand-rolled twins in :mod:`jaxopt_lessons.optim`),
+``fit`` runs one compiled ``lax.scan`` and ``sweep`` runs every
+(optimizer, seed, learning rate) lane in one ``jit(vmap(...))`` call.
+
+Submodules: ``calculus``, ``gradcheck``, ``models``, ``losses``, ``manual``, ``optim``,
+``train``, ``sweep``, ``stability``, ``datasets``, ``plots`` (imported on first use),
+``problems``, ``cli``.
+"""
+
+from importlib import import_module as _import_module
+
+from . import datasets as datasets
+from . import manual as manual
+from . import optim as optim
+from . import problems as problems
+from .calculus import derivative as derivative
+from .calculus import gradient_field as gradient_field
+from .calculus import numerical_grad as numerical_grad
+from .calculus import tangent_line as tangent_line
+from .gradcheck import GradCheck as GradCheck
+from .gradcheck import assert_grad_close as assert_grad_close
+from .gradcheck import check_grad as check_grad
+from .losses import accuracy as accuracy
+from .losses import bce_with_logits as bce_with_logits
+from .losses import half_mse as half_mse
+from .losses import mse as mse
+from .models import init_mlp as init_mlp
+from .models import linear as linear
+from .models import mlp as mlp
+from .stability import LRRangeTest as LRRangeTest
+from .stability import lr_range_test as lr_range_test
+from .stability import max_stable_lr as max_stable_lr
+from .stability import sharpness as sharpness
+from .sweep import SweepResult as SweepResult
+from .sweep import sweep as sweep
+from .train import Trajectory as Trajectory
+from .train import fit as fit
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "GradCheck",
+    "LRRangeTest",
+    "SweepResult",
+    "Trajectory",
+    "accuracy",
+    "assert_grad_close",
+    "bce_with_logits",
+    "check_grad",
+    "datasets",
+    "derivative",
+    "fit",
+    "gradient_field",
+    "half_mse",
+    "init_mlp",
+    "linear",
+    "lr_range_test",
+    "manual",
+    "max_stable_lr",
+    "mlp",
+    "mse",
+    "numerical_grad",
+    "optim",
+    "plots",
+    "problems",
+    "sharpness",
+    "sweep",
+    "tangent_line",
+]
+
+
+def __getattr__(name: str):
+    # matplotlib is imported only when a figure is wanted.
+    if name == "plots":
+        return _import_module(".plots", __name__)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
