@@ -1,0 +1,56 @@
+"""Public surface hygiene: docstrings, type hints, no private JAX imports."""
+
+import inspect
+import pathlib
+import re
+
+import pytest
+
+import jaxopt_lessons as jl
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+
+
+@pytest.mark.parametrize("name", jl.__all__)
+def test_public_names_have_docstrings(name):
+    obj = getattr(jl, name)
+    assert inspect.getdoc(obj), f"jaxopt_lessons.{name} has no docstring"
+
+
+@pytest.mark.parametrize("name", [n for n in jl.__all__ if inspect.isfunction(getattr(jl, n))])
+def test_public_functions_have_type_hints(name):
+    signature = inspect.signature(getattr(jl, name))
+    assert signature.return_annotation is not inspect.Signature.empty, f"{name} lacks a return type"
+
+
+def test_submodule_public_functions_have_docstrings():
+    import jaxopt_lessons.manual as manual
+    import jaxopt_lessons.optim as optim
+    import jaxopt_lessons.plots as plots
+
+    for module in (jl.datasets, manual, optim, plots):
+        for name in getattr(module, "__all__", [n for n in dir(module) if not n.startswith("_")]):
+            obj = getattr(module, name)
+            if inspect.isfunction(obj) and obj.__module__.startswith("jaxopt_lessons"):
+                assert inspect.getdoc(obj), f"{module.__name__}.{name} has no docstring"
+
+
+def test_no_private_jax_imports():
+    pattern = re.compile(r"^\s*(from|import)\s+jax\._src", re.MULTILINE)
+    offenders = [
+        str(path.relative_to(ROOT))
+        for folder in ("jaxopt_lessons", "experiments", "benchmarks")
+        for path in (ROOT / folder).rglob("*.py")
+        if pattern.search(path.read_text())
+    ]
+    assert not offenders, offenders
+
+
+def test_library_never_sets_xla_flags():
+    """Only entry points (CLI, experiments runner, benchmarks) may force host devices."""
+    offenders = [
+        str(path.relative_to(ROOT))
+        for path in (ROOT / "jaxopt_lessons").rglob("*.py")
+        if "xla_force_host_platform_device_count" in path.read_text() and path.name not in {"cli.py", "__main__.py"}
+    ]
+    assert not offenders, offenders
