@@ -11,10 +11,10 @@ LR finder, LoRA, scaling laws, optimizer comparisons).
 """
 
 from .._io import save_figure as save_figure
+from . import calculus, research, sweeps, training
 from .calculus import *  # noqa: F403  (each submodule defines __all__)
 from .research import *  # noqa: F403
 from .sweeps import *  # noqa: F403
 from .training import *  # noqa: F403
-from . import calculus, research, sweeps, training
 
 __all__ = ["save_figure", *calculus.__all__, *training.__all__, *sweeps.__all__, *research.__all__]
