@@ -1,2 +1,402 @@
-"""Placeholder: owned by the cli helper."""
-def main(argv=None): raise NotImplementedError
+r"""The ``jaxopt-lessons`` command line.
+
+``jaxopt-lessons sweep PROBLEM --optimizer NAME --lr LO:HI:N|a,b,c [--steps N]
+[--seeds N] [--out FILE.json] [--plot FILE.png] [--devices N]`` sweeps learning rates
+(and seeds) of a built-in problem (:mod:`jaxopt_lessons.problems`) in one compiled,
+sharded batch, prints one line per lane, the best learning rate and the curvature
+bound :math:`2/\lambda_{\max}` at the start (:func:`jaxopt_lessons.max_stable_lr`).
+``jaxopt-lessons problems`` lists the problems. ``python -m jaxopt_lessons`` is the same
+command.
+
+Bad arguments print one line on stderr and exit with status 2, never a traceback.
+
+Devices: JAX reads ``XLA_FLAGS`` once, when its backend first starts, so :func:`main`
+sets ``--xla_force_host_platform_device_count=<usable cores>`` (unless the user's
+``XLA_FLAGS`` already sets it) before any computation; on a CPU-only machine the lanes
+are then sharded over one host device per core. The library itself never touches the flag.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import math
+import os
+import re
+import sys
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+__all__ = [
+    "OPTIMIZERS",
+    "build_parser",
+    "ensure_host_devices",
+    "main",
+    "optimizer_factory",
+    "parse_learning_rates",
+    "usable_cores",
+]
+
+PROG = "jaxopt-lessons"
+DEVICE_COUNT_FLAG = "--xla_force_host_platform_device_count"
+
+OPTAX_OPTIMIZERS: tuple[str, ...] = ("sgd", "momentum", "nesterov", "adam", "adamw", "lion")
+"""Optimizer names: optax's, and ``hand-<name>`` for the twin in :mod:`jaxopt_lessons.optim`."""
+
+OPTIMIZERS: tuple[str, ...] = OPTAX_OPTIMIZERS + tuple(f"hand-{name}" for name in OPTAX_OPTIMIZERS)
+
+
+class UsageError(Exception):
+    """A bad command line: reported in one line, exit status 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """An ``ArgumentParser`` whose errors are one line (no usage block) and no ``SystemExit``."""
+
+    def error(self, message: str):  # type: ignore[override]
+        raise UsageError(message)
+
+
+# --------------------------------------------------------------------------- argument types
+
+
+def parse_learning_rates(text: str) -> list[float]:
+    """Parses ``--lr``: ``LO:HI:N`` (N log-spaced values, both ends included) or ``a,b,c``.
+
+    Args:
+      text: the option's value.
+
+    Returns:
+      The learning rates, each finite and > 0.
+
+    Raises:
+      argparse.ArgumentTypeError: with a one-line explanation.
+
+    Examples:
+      >>> parse_learning_rates("0.01:1:3")
+      [0.01, 0.1, 1.0]
+      >>> parse_learning_rates("0.1,0.5")
+      [0.1, 0.5]
+    """
+    text = text.strip()
+    if ":" in text:
+        parts = text.split(":")
+        if len(parts) != 3:
+            raise argparse.ArgumentTypeError(f"expected LO:HI:N or a,b,c, got {text!r}")
+        lo, hi = (_positive_float(part, text) for part in parts[:2])
+        count = _positive_count(parts[2], text)
+        if count == 1:
+            if lo != hi:
+                raise argparse.ArgumentTypeError(f"N must be >= 2 for a range LO:HI:N, got {text!r}")
+            return [lo]
+        if not lo < hi:
+            raise argparse.ArgumentTypeError(f"LO must be < HI in LO:HI:N, got {text!r}")
+        values = np.geomspace(lo, hi, count).tolist()
+        values[0], values[-1] = lo, hi  # the ends exactly as given
+        return values
+    values = [_positive_float(part, text) for part in text.split(",")]
+    return values
+
+
+def _positive_float(part: str, text: str) -> float:
+    try:
+        value = float(part)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected LO:HI:N or a,b,c with positive numbers, got {text!r} ({part.strip()!r} is not a number)"
+        ) from None
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"learning rates must be finite and > 0, got {part.strip()!r} in {text!r}")
+    return value
+
+
+def _positive_count(part: str, text: str) -> int:
+    try:
+        value = int(part)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"N in LO:HI:N must be a positive integer, got {text!r}") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"N in LO:HI:N must be a positive integer, got {text!r}")
+    return value
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
+
+
+def _optimizer_names(text: str) -> list[str]:
+    names = [name.strip() for name in text.split(",") if name.strip()]
+    if not names:
+        raise argparse.ArgumentTypeError(f"expected one of {', '.join(OPTIMIZERS)}, got {text!r}")
+    for name in names:
+        if name not in OPTIMIZERS:
+            raise argparse.ArgumentTypeError(f"unknown optimizer {name!r}; expected one of {', '.join(OPTIMIZERS)}")
+    if len(set(names)) != len(names):
+        raise argparse.ArgumentTypeError(f"optimizer names must be distinct, got {text!r}")
+    return names
+
+
+def optimizer_factory(name: str) -> Callable[[Any], Any]:
+    """The factory ``learning_rate -> GradientTransformation`` called ``name`` (see :data:`OPTIMIZERS`).
+
+    ``momentum`` is SGD with heavy-ball momentum 0.9, ``nesterov`` the same with Nesterov's
+    correction; ``hand-<name>`` is the hand-rolled twin from :mod:`jaxopt_lessons.optim`.
+
+    Raises:
+      ValueError: for an unknown name (the message lists the valid ones).
+    """
+    import optax
+
+    from . import optim
+
+    if name not in OPTIMIZERS:
+        raise ValueError(f"unknown optimizer {name!r}; expected one of {', '.join(OPTIMIZERS)}")
+    hand = name.startswith("hand-")
+    base = name.removeprefix("hand-")
+    module: Any = optim if hand else optax
+    if base == "momentum":
+        return functools.partial(module.sgd, momentum=_MOMENTUM)
+    if base == "nesterov":
+        return functools.partial(module.sgd, momentum=_MOMENTUM, nesterov=True)
+    return getattr(module, base)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of ``jaxopt-lessons``."""
+    from . import __version__
+    from .problems import PROBLEMS
+
+    parser = _Parser(
+        prog=PROG,
+        description="Functional optimization lessons in JAX: sweep learning rates of built-in problems.",
+    )
+    parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    sweep = commands.add_parser(
+        "sweep",
+        help="train every (optimizer, seed, learning rate) lane of a problem in one compiled batch",
+        description=(
+            "Sweep learning rates of a built-in problem: one line per lane (learning rate, seed, "
+            "final loss, status), the best learning rate and the curvature bound 2/sharpness at the start."
+        ),
+    )
+    sweep.add_argument("problem", metavar="PROBLEM", help=f"one of: {', '.join(PROBLEMS)}")
+    sweep.add_argument(
+        "--optimizer", required=True, type=_optimizer_names, metavar="NAME[,NAME...]",
+        help=f"one or more of: {', '.join(OPTIMIZERS)}",
+    )
+    sweep.add_argument(
+        "--lr", required=True, type=parse_learning_rates, metavar="LO:HI:N|a,b,c",
+        help="N log-spaced learning rates from LO to HI inclusive, or a comma-separated list",
+    )
+    sweep.add_argument("--steps", type=_positive_int, default=None, help="updates per lane (default: the problem's)")
+    sweep.add_argument(
+        "--seeds", type=_positive_int, default=None,
+        help="number of random starts (only for problems started at random: xor, moons; default 1)",
+    )
+    sweep.add_argument("--out", metavar="FILE.json", help="write the SweepResult as JSON (atomically)")
+    sweep.add_argument("--plot", metavar="FILE.png", help="save the final-loss-vs-learning-rate plot")
+    sweep.add_argument("--devices", type=_positive_int, default=None, help="shard lanes over this many devices")
+    sweep.add_argument("--hand-grad", action="store_true", help="use the problem's hand-derived gradient")
+    sweep.add_argument("--progress", action="store_true", help="show a progress bar")
+    commands.add_parser("problems", help="list the built-in problems")
+    return parser
+
+
+# --------------------------------------------------------------------------- devices
+
+
+def usable_cores() -> int:
+    """CPU cores this process may run on (its affinity mask where the OS has one)."""
+    try:
+        return max(len(os.sched_getaffinity(0)), 1)
+    except (AttributeError, OSError):
+        return max(os.cpu_count() or 1, 1)
+
+
+def ensure_host_devices(count: int) -> bool:
+    """Asks XLA for ``count`` host devices, unless ``XLA_FLAGS`` already sets a count.
+
+    Only effective before JAX's backend starts (the first computation or
+    ``jax.devices()``), which is why :func:`main` calls it first.
+
+    Returns:
+      Whether the flag was added.
+    """
+    flags = os.environ.get("XLA_FLAGS", "")
+    if DEVICE_COUNT_FLAG in flags:
+        return False
+    os.environ["XLA_FLAGS"] = f"{flags} {DEVICE_COUNT_FLAG}={count}".strip()
+    return True
+
+
+# --------------------------------------------------------------------------- commands
+
+
+def _fmt(value: float) -> str:
+    return f"{value:.4e}" if math.isfinite(value) else str(value)
+
+
+_MOMENTUM = 0.9
+_MOMENTUM_BOUNDS = {
+    # Largest stable step on a quadratic, as a multiple of 2/lambda_max (linear stability
+    # of the two-term recurrences of optax's trace with decay beta).
+    "momentum": ("heavy ball 2(1+b)/lambda_max", 1 + _MOMENTUM),
+    "nesterov": ("Nesterov 2(1+b)/((1+2b) lambda_max)", (1 + _MOMENTUM) / (1 + 2 * _MOMENTUM)),
+}
+
+
+def _seed(seed: Any) -> str:
+    """A lane's seed, ``-`` for problems with a fixed start (the sweep stores -1)."""
+    return str(int(seed)) if int(seed) >= 0 else "-"
+
+
+def _run_sweep(options: argparse.Namespace) -> int:
+    import jax
+
+    from . import problems, stability
+    from ._io import save_figure
+    from .sweep import sweep as run_sweep
+
+    try:
+        problem = problems.get_problem(options.problem)
+    except ValueError as error:
+        raise UsageError(str(error)) from None
+    if options.seeds is not None and not problem.random_init:
+        raise UsageError(
+            "--seeds applies only to problems started at random (e.g. xor, moons); "
+            f"{problem.name!r} always starts at the same point"
+        )
+    if options.hand_grad and problem.grad_fn is None:
+        raise UsageError(f"problem {problem.name!r} has no hand-derived gradient")
+    devices = jax.devices()
+    if options.devices is not None:
+        if options.devices > len(devices):
+            raise UsageError(f"--devices {options.devices} asks for more than the {len(devices)} available")
+        devices = devices[: options.devices]
+    steps = options.steps or problem.default_steps
+    factories = {name: optimizer_factory(name) for name in options.optimizer}
+    optimizer = factories[options.optimizer[0]] if len(factories) == 1 else factories
+    seeds = (options.seeds or 1) if problem.random_init else None
+    print(
+        f"# {PROG} sweep {problem.name}: {', '.join(options.optimizer)}, {len(options.lr)} learning rates"
+        f"{f' x {seeds} seeds' if seeds else ''}, {steps} steps, {len(devices)} devices ({devices[0].platform})"
+    )
+    try:
+        result = run_sweep(
+            problem.loss_fn, problem.init, optimizer, options.lr, steps=steps, args=problem.args,
+            grad_fn=problem.grad_fn if options.hand_grad else None, seeds=seeds, devices=devices,
+            progress=options.progress,
+        )
+    except (ValueError, TypeError) as error:
+        raise UsageError(str(error).splitlines()[0]) from None
+
+    names = np.asarray(result.optimizers)
+    for lane in range(len(result.learning_rates)):
+        prefix = f"optimizer={names[lane]:<14} " if len(factories) > 1 else ""
+        print(
+            f"{prefix}lr={float(result.learning_rates[lane]):.4e}  seed={_seed(result.seeds[lane])}  "
+            f"final_loss={_fmt(float(result.final_loss[lane]))}  status={result.status[lane]}"
+        )
+    best = result.best()
+    if best is None:
+        print("best: none (every lane diverged)")
+    else:
+        print(
+            f"best: lr={float(best['learning_rate']):.4e}  optimizer={best['optimizer']}  "
+            f"seed={_seed(best['seed'])}  final_loss={_fmt(float(best['final_loss']))}"
+        )
+    start = problem.initial_params(jax.random.key(0)) if problem.random_init else problem.init
+    bound = stability.max_stable_lr(problem.loss_fn, start, *problem.args)
+    where = "seed 0's start" if problem.random_init else "the start"
+    print(f"max_stable_lr (2/sharpness at {where}, plain gradient descent): {_fmt(bound)}")
+    for name in options.optimizer:
+        if name.removeprefix("hand-") in _MOMENTUM_BOUNDS:
+            formula, scale = _MOMENTUM_BOUNDS[name.removeprefix("hand-")]
+            print(f"  {name} bound on a quadratic, {formula}: {_fmt(bound * scale)}")
+    if options.out:
+        result.to_json(options.out)
+        print(f"wrote {options.out}")
+    if options.plot:
+        save_figure(result.plot(max_stable_lr=bound), options.plot)
+        print(f"wrote {options.plot}")
+    return 0
+
+
+def _list_problems() -> int:
+    from .problems import PROBLEMS, get_problem
+
+    for name in PROBLEMS:
+        problem = get_problem(name)
+        start = "random start (seeds)" if problem.random_init else "fixed start"
+        low, high = problem.default_learning_rates
+        print(f"{name:<18} {problem.description}  [{start}; {problem.default_steps} steps; lr {low:g}..{high:g}]")
+    return 0
+
+
+_VALUE_OPTIONS = ("--lr", "--steps", "--seeds", "--devices")
+
+
+def _attach_negative_values(argv: list[str]) -> list[str]:
+    """``--lr -1,0.5`` -> ``--lr=-1,0.5``, so argparse reports the bad value, not a missing one."""
+    out: list[str] = []
+    index = 0
+    while index < len(argv):
+        token = argv[index]
+        following = argv[index + 1] if index + 1 < len(argv) else None
+        if token in _VALUE_OPTIONS and following is not None and re.match(r"-[\d.]", following):
+            out.append(f"{token}={following}")
+            index += 2
+            continue
+        out.append(token)
+        index += 1
+    return out
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Runs the command line and returns its exit status.
+
+    Args:
+      argv: the arguments after the program name (default ``sys.argv[1:]``).
+
+    Returns:
+      0 on success, 2 for bad arguments (one line on stderr), 130 if interrupted.
+    """
+    parser = build_parser()
+    try:
+        options = parser.parse_args(_attach_negative_values(list(sys.argv[1:] if argv is None else argv)))
+    except UsageError as error:
+        print(f"{PROG}: error: {error}", file=sys.stderr)
+        return 2
+    except SystemExit as exit_:  # --help and --version
+        return int(exit_.code or 0)
+    if options.command is None:
+        print(f"{PROG}: error: a command is required: sweep or problems (see {PROG} --help)", file=sys.stderr)
+        return 2
+    previous = os.environ.get("XLA_FLAGS")
+    count = max(usable_cores(), getattr(options, "devices", None) or 0)
+    ensure_host_devices(count)
+    try:
+        if options.command == "problems":
+            return _list_problems()
+        return _run_sweep(options)
+    except UsageError as error:
+        print(f"{PROG}: error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"{PROG}: interrupted", file=sys.stderr)
+        return 130
+    finally:
+        # The backend has read the flag by now; leave the caller's environment as it was.
+        if previous is None:
+            os.environ.pop("XLA_FLAGS", None)
+        else:
+            os.environ["XLA_FLAGS"] = previous
