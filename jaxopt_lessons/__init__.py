@@ -32,6 +32,7 @@ from .models import init_mlp as init_mlp
 from .models import linear as linear
 from .models import mlp as mlp
 from .stability import LRRangeTest as LRRangeTest
+from .stability import compare_with_sweep as compare_with_sweep
 from .stability import lr_range_test as lr_range_test
 from .stability import max_stable_lr as max_stable_lr
 from .stability import sharpness as sharpness
@@ -51,6 +52,7 @@ __all__ = [
     "assert_grad_close",
     "bce_with_logits",
     "check_grad",
+    "compare_with_sweep",
     "datasets",
     "derivative",
     "fit",
