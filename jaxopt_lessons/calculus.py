@@ -7,6 +7,7 @@ independent check that needs no autodiff at all.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from typing import Any
 
@@ -86,10 +87,23 @@ def numerical_grad(f: Callable[..., jax.Array], params: Any, *args: Any, eps: fl
       A pytree like ``params``.
     """
     check_float_tree(params, "params")
-    flat, unravel = ravel_pytree(params)
-    eps = default_eps(flat.dtype) if eps is None else float(eps)
+    params = jax.tree_util.tree_map(jnp.asarray, params)
+    flat_dtype = ravel_pytree(params)[0].dtype
+    eps = default_eps(flat_dtype) if eps is None else float(eps)
     if not eps > 0:
         raise ValueError(f"eps must be > 0, got {eps}")
+    try:
+        return _central_differences(f, params, args, jnp.asarray(eps, flat_dtype))
+    except TypeError as error:  # an unhashable f cannot be a static jit argument
+        if "hash" not in str(error):
+            raise
+        return _central_differences.__wrapped__(f, params, args, jnp.asarray(eps, flat_dtype))
+
+
+@functools.partial(jax.jit, static_argnums=0)
+def _central_differences(f: Callable[..., jax.Array], params: Any, args: tuple, eps: jax.Array) -> Any:
+    """Compiled once per (f, shapes): one coordinate at a time via ``lax.map``."""
+    flat, unravel = ravel_pytree(params)
 
     def partial(index):
         h = eps * jnp.maximum(1.0, jnp.abs(flat[index]))
