@@ -1,0 +1,99 @@
+"""Sharded sweeps equal unsharded ones, and results are bit-identical in a fresh process.
+
+The forced host devices must be configured before jax is imported, so the sharded run
+happens in a subprocess with ``XLA_FLAGS`` set there (the library never sets it). The
+same subprocess also runs the single-device sweep that this process repeats, to check
+bit-identical results across processes.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import jax
+import numpy as np
+from conftest import tree_allclose
+
+import jaxopt_lessons as jl
+
+ROOT = Path(__file__).resolve().parents[1]
+
+SETUP = textwrap.dedent(
+    """
+    import jax, jax.numpy as jnp, numpy as np, optax
+    import jaxopt_lessons as jl
+
+    def loss(params, x, y):
+        return jl.mse(jl.linear(params, x), y)
+
+    def init(key):
+        k_w, k_b = jax.random.split(key)
+        return {"w": 2.0 * jax.random.normal(k_w), "b": 2.0 * jax.random.normal(k_b)}
+
+    data = jl.datasets.seed_linear_regression()
+    x, y = jnp.asarray(data["x"], jnp.float32), jnp.asarray(data["y"], jnp.float32)
+    LRS = [0.003, 0.03, 0.2, 0.31, 5.0]  # 3 seeds x 5 = 15 lanes: odd, so 2 devices need a padding lane
+    OPTIMIZERS = {"sgd": optax.sgd, "adam": optax.adam}
+
+    def loss_lanes_last(params, x, y):
+        return jnp.mean((x * params["w"] + params["b"] - y) ** 2, axis=0)
+
+    def run(devices, lanes_last=False):
+        return jl.sweep(loss_lanes_last if lanes_last else loss, init, OPTIMIZERS, LRS, steps=60, args=(x, y),
+                        seeds=3, devices=devices, lanes_last=lanes_last)
+    """
+)
+
+CHILD = SETUP + textwrap.dedent(
+    """
+    import sys
+    from jaxopt_lessons import _lanes
+    assert jax.device_count() == 2, jax.devices()
+    out = sys.argv[1]
+    run(jax.devices()[:1]).to_json(out + "/single.json")
+    run(None).to_json(out + "/sharded.json")
+    run(None, lanes_last=True).to_json(out + "/lanes_last.json")
+    # the lane axis really is split over both devices
+    program = _lanes.lane_program(loss, None, optax.sgd, 60, 1, 2, 1, 1e3, tuple(jax.devices()))
+    lanes, replicated = _lanes.lane_sharding(tuple(jax.devices()))
+    state = program.init(jax.device_put(jax.vmap(init)(jax.random.split(jax.random.key(0), 1)), replicated),
+                         jax.device_put(np.zeros(4, np.int32), lanes),
+                         jax.device_put(np.full(4, 0.1, np.float32), lanes), jax.device_put((x, y), replicated))
+    assert len(state.params["w"].sharding.device_set) == 2
+    assert [s.data.shape for s in state.params["w"].addressable_shards] == [(2,), (2,)]
+    print("ok")
+    """
+)
+
+
+def _assert_same(a: jl.SweepResult, b: jl.SweepResult) -> None:
+    for name in ("learning_rates", "seeds", "optimizers", "losses", "final_loss", "status", "diverged_at"):
+        np.testing.assert_array_equal(getattr(a, name), getattr(b, name), err_msg=name)
+    assert tree_allclose(a.params, b.params, rtol=0)
+
+
+def test_sharded_equals_unsharded_and_fresh_process_is_bit_identical(tmp_path):
+    env = dict(os.environ)
+    env["XLA_FLAGS"] = (env.get("XLA_FLAGS", "") + " --xla_force_host_platform_device_count=2").strip()
+    env["JAX_PLATFORMS"] = "cpu"
+    completed = subprocess.run([sys.executable, "-c", CHILD, str(tmp_path)], cwd=ROOT, env=env,
+                               capture_output=True, text=True, timeout=300)
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    single = jl.SweepResult.from_json(tmp_path / "single.json")
+    sharded = jl.SweepResult.from_json(tmp_path / "sharded.json")
+    assert sharded.n_lanes == 30 and set(sharded.status.tolist()) >= {"diverged"}
+    _assert_same(sharded, single)
+    lanes_last = jl.SweepResult.from_json(tmp_path / "lanes_last.json")  # sharded along the trailing axis
+    np.testing.assert_array_equal(lanes_last.status, single.status)
+    np.testing.assert_array_equal(lanes_last.diverged_at, single.diverged_at)
+    np.testing.assert_allclose(lanes_last.losses, single.losses, rtol=1e-5)
+    assert tree_allclose(lanes_last.params, single.params, rtol=1e-5, atol=1e-6)
+
+    namespace: dict = {}
+    exec(SETUP, namespace)  # the same sweep in this process, on one device
+    here = namespace["run"](jax.devices()[:1])
+    _assert_same(here, single)
