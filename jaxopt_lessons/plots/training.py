@@ -1,2 +1,448 @@
-"""Placeholder."""
-__all__: list[str] = []
+"""Figures of training runs: loss curves, parameter paths, fitted lines, decision boundaries.
+
+Every function takes arrays that a lesson already computed and returns a
+:class:`matplotlib.figure.Figure` built without pyplot's global state (so nothing
+accumulates in long runs and everything works headless with Agg). Nothing here
+trains, differentiates or calls ``plt.show()``; save a figure with
+:func:`jaxopt_lessons.plots.save_figure`.
+
+The one helper that is not a plot, :func:`decision_grid`, is pure NumPy: it builds
+the grid a lesson evaluates its model on before calling
+:func:`plot_decision_boundary`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+
+__all__ = [
+    "decision_grid",
+    "plot_decision_boundary",
+    "plot_loss_curves",
+    "plot_metric_bars",
+    "plot_parameter_paths",
+    "plot_regression_fit",
+]
+
+# Later curves are drawn thinner and dashed/dotted on top of earlier ones, so two
+# identical curves (a hand-written optimizer and its optax twin) both stay visible.
+_LINESTYLES = ("-", "--", ":", "-.")
+_LINEWIDTHS = (2.6, 1.8, 2.0, 1.4)
+_FIGSIZE = (8.0, 5.0)
+
+
+# --- input checks ------------------------------------------------------------------
+
+
+def _check_mapping(mapping: Any, name: str) -> Mapping[str, Any]:
+    if not isinstance(mapping, Mapping):
+        raise TypeError(f"{name} must be a mapping name -> values, got {type(mapping).__name__}")
+    if len(mapping) == 0:
+        raise ValueError(f"{name} must not be empty: give at least one name -> values entry")
+    return mapping
+
+
+def _as_1d(values: Any, name: str) -> np.ndarray:
+    """``values`` as a 1-D float64 NumPy array; a trailing axis of size 1 is dropped."""
+    try:
+        array = np.asarray(values, dtype=np.float64)
+    except (TypeError, ValueError) as error:
+        raise TypeError(f"{name} must be an array of numbers, got {type(values).__name__}") from error
+    if array.ndim == 2 and array.shape[1] == 1:
+        array = array[:, 0]
+    if array.ndim != 1:
+        raise ValueError(f"{name} must be 1-D (one value per record), got shape {array.shape}")
+    if array.size == 0:
+        raise ValueError(f"{name} must not be empty")
+    return array
+
+
+def _check_positive_int(value: Any, name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value <= 0:
+        raise ValueError(f"{name} must be a positive int, got {value!r}")
+    return int(value)
+
+
+def _finite_or_nan(array: np.ndarray) -> np.ndarray:
+    # inf/NaN (a diverged run) would break autoscaling: draw a gap instead.
+    return np.where(np.isfinite(array), array, np.nan)
+
+
+def _new_axes(figsize: tuple[float, float] = _FIGSIZE) -> tuple[Figure, Any]:
+    fig = Figure(figsize=figsize, layout="constrained")
+    return fig, fig.add_subplot()
+
+
+# --- plots -------------------------------------------------------------------------
+
+
+def plot_loss_curves(
+    curves: Mapping[str, Any],
+    *,
+    steps_per_record: int = 1,
+    log_y: bool = True,
+    title: str = "Loss curves",
+    xlabel: str = "step",
+    ylabel: str = "loss",
+    styles: Mapping[str, Mapping[str, Any]] | None = None,
+) -> Figure:
+    """Several named loss curves on one axis, log-scaled by default.
+
+    Record ``i`` of a curve is drawn at ``x = i * steps_per_record``. Curves are drawn
+    in order with distinct line styles (solid, dashed, dotted, dash-dot), each later
+    one thinner, so identical curves overlay visibly instead of hiding each other.
+    Non-finite values (a diverged run) leave a gap.
+
+    Args:
+      curves: name -> 1-D array of losses (curves may differ in length).
+      steps_per_record: steps between two records (``record_every`` of ``fit``).
+      log_y: log-scale the loss axis (falls back to linear when no value is > 0).
+      title: axes title.
+      xlabel: x-axis label.
+      ylabel: y-axis label.
+      styles: optional name -> extra keyword arguments for ``Axes.plot`` (e.g.
+        ``{"optax": {"color": "k"}}``), overriding the defaults for that curve.
+
+    Returns:
+      The figure; its single axes holds one line per curve and a legend.
+
+    Raises:
+      ValueError: empty ``curves``, a curve that is not 1-D or is empty, or
+        ``steps_per_record`` <= 0.
+
+    Examples:
+      >>> fig = plot_loss_curves({"hand": [1.0, 0.5, 0.25], "optax": [1.0, 0.5, 0.25]})
+      >>> [line.get_linestyle() for line in fig.axes[0].get_lines()]
+      ['-', '--']
+    """
+    curves = _check_mapping(curves, "curves")
+    steps_per_record = _check_positive_int(steps_per_record, "steps_per_record")
+    styles = {} if styles is None else _check_styles(styles, curves)
+    arrays = {name: _as_1d(values, f"curves[{name!r}]") for name, values in curves.items()}
+    fig, ax = _new_axes()
+    for index, (name, values) in enumerate(arrays.items()):
+        style = {
+            "linestyle": _LINESTYLES[index % len(_LINESTYLES)],
+            "linewidth": _LINEWIDTHS[index % len(_LINEWIDTHS)],
+            "zorder": 2 + index,
+        }
+        style.update(styles.get(name, {}))
+        ax.plot(np.arange(values.size) * steps_per_record, _finite_or_nan(values), label=str(name), **style)
+    if log_y and any(np.any(np.isfinite(v) & (v > 0)) for v in arrays.values()):
+        ax.set_yscale("log")
+    _finish(ax, title=title, xlabel=xlabel, ylabel=ylabel)
+    return fig
+
+
+def plot_parameter_paths(
+    histories: Mapping[str, Any],
+    *,
+    targets: Mapping[str, float] | None = None,
+    title: str = "Parameter paths",
+    xlabel: str = "epoch",
+    ylabel: str = "value",
+    steps_per_record: int = 1,
+) -> Figure:
+    """Each named scalar parameter against training time, with optional target lines.
+
+    Args:
+      histories: parameter name -> 1-D array of its recorded values.
+      targets: optional name -> true value; drawn as a dotted horizontal line in the
+        parameter's colour and labelled ``"<name> target = <value>"``.
+      title: axes title.
+      xlabel: x-axis label.
+      ylabel: y-axis label.
+      steps_per_record: steps between two records.
+
+    Returns:
+      The figure; one solid line per parameter plus one dotted line per target.
+
+    Raises:
+      ValueError: empty ``histories``, a history that is not 1-D, a target whose name
+        is not in ``histories`` or whose value is not finite.
+    """
+    histories = _check_mapping(histories, "histories")
+    steps_per_record = _check_positive_int(steps_per_record, "steps_per_record")
+    targets = {} if targets is None else dict(targets)
+    for name, value in targets.items():
+        if name not in histories:
+            raise ValueError(f"targets has {name!r}, which is not a key of histories ({list(histories)})")
+        if not math.isfinite(float(value)):
+            raise ValueError(f"targets[{name!r}] must be a finite float, got {value!r}")
+    arrays = {name: _as_1d(values, f"histories[{name!r}]") for name, values in histories.items()}
+    fig, ax = _new_axes()
+    for name, values in arrays.items():
+        (line,) = ax.plot(np.arange(values.size) * steps_per_record, _finite_or_nan(values),
+                          linewidth=2.2, label=str(name))
+        if name in targets:
+            ax.axhline(float(targets[name]), color=line.get_color(), linestyle=":", linewidth=1.6,
+                       label=f"{name} target = {float(targets[name]):g}")
+    _finish(ax, title=title, xlabel=xlabel, ylabel=ylabel)
+    return fig
+
+
+def plot_regression_fit(
+    x: Any,
+    y: Any,
+    lines: Mapping[str, tuple[float, float]],
+    *,
+    title: str = "Linear regression fit",
+    xlabel: str = "x",
+    ylabel: str = "y",
+) -> Figure:
+    """The data as a scatter plot and one fitted line ``y = w x + b`` per entry of ``lines``.
+
+    Args:
+      x: inputs, shape ``(n,)`` or ``(n, 1)``.
+      y: targets, same number of points as ``x``.
+      lines: label -> ``(w, b)``; each legend entry reads ``"label: y = w·x + b"``.
+      title: axes title.
+      xlabel: x-axis label.
+      ylabel: y-axis label.
+
+    Returns:
+      The figure: one scatter collection and one line per fit.
+
+    Raises:
+      ValueError: ``x`` and ``y`` of different lengths, empty ``lines``, or a line
+        that is not a pair of finite floats.
+    """
+    x = _as_1d(x, "x")
+    y = _as_1d(y, "y")
+    if x.size != y.size:
+        raise ValueError(f"x and y must have the same number of points, got x: {x.size}, y: {y.size}")
+    lines = _check_mapping(lines, "lines")
+    pairs = {}
+    for name, pair in lines.items():
+        try:
+            w, b = (float(v) for v in pair)
+        except (TypeError, ValueError) as error:
+            raise ValueError(f"lines[{name!r}] must be a pair (w, b) of floats, got {pair!r}") from error
+        if not (math.isfinite(w) and math.isfinite(b)):
+            raise ValueError(f"lines[{name!r}] must be finite, got (w, b) = ({w}, {b})")
+        pairs[name] = (w, b)
+    fig, ax = _new_axes()
+    ax.scatter(x, y, s=18, alpha=0.6, color="tab:gray", label="data", zorder=2)
+    grid = np.linspace(np.nanmin(x), np.nanmax(x), 2)
+    for index, (name, (w, b)) in enumerate(pairs.items()):
+        sign = "-" if b < 0 else "+"
+        ax.plot(grid, w * grid + b, linestyle=_LINESTYLES[index % len(_LINESTYLES)],
+                linewidth=_LINEWIDTHS[index % len(_LINEWIDTHS)], zorder=3 + index,
+                label=f"{name}: y = {w:.3g}·x {sign} {abs(b):.3g}")
+    _finish(ax, title=title, xlabel=xlabel, ylabel=ylabel)
+    return fig
+
+
+def decision_grid(
+    X: Any, *, resolution: int = 200, margin: float = 0.5
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A regular grid covering 2-D points, for evaluating a classifier before plotting it.
+
+    The grid spans ``[min - margin, max + margin]`` in each coordinate of ``X``.
+
+    Args:
+      X: points of shape ``(n, 2)``.
+      resolution: grid points per axis.
+      margin: padding added around the points' bounding box.
+
+    Returns:
+      ``(xx, yy, points)``: ``xx`` and ``yy`` of shape ``(resolution, resolution)``
+      (as from :func:`numpy.meshgrid`), and ``points = (resolution**2, 2)``, the grid
+      flattened in row-major order so that ``model(points).reshape(xx.shape)`` lines up.
+      The dtype is ``X``'s floating dtype (float64 for integer input).
+
+    Raises:
+      ValueError: ``X`` not of shape ``(n, 2)``, non-finite ``X``, ``resolution`` < 2
+        or a negative ``margin``.
+
+    Examples:
+      >>> xx, yy, points = decision_grid([[0.0, 0.0], [1.0, 1.0]], resolution=3, margin=0.0)
+      >>> points.shape, float(xx[0, -1]), float(yy[-1, 0])
+      ((9, 2), 1.0, 1.0)
+    """
+    X = np.asarray(X)
+    if X.ndim != 2 or X.shape[1] != 2 or X.shape[0] == 0:
+        raise ValueError(f"X must have shape (n, 2) with n >= 1, got {X.shape}")
+    dtype = np.result_type(X.dtype, np.float32) if np.issubdtype(X.dtype, np.floating) else np.float64
+    X = X.astype(dtype)
+    if not np.all(np.isfinite(X)):
+        raise ValueError("X must be finite")
+    if isinstance(resolution, bool) or not isinstance(resolution, (int, np.integer)) or resolution < 2:
+        raise ValueError(f"resolution must be an int >= 2, got {resolution!r}")
+    if not float(margin) >= 0:
+        raise ValueError(f"margin must be a float >= 0, got {margin!r}")
+    low = X.min(axis=0) - margin
+    high = X.max(axis=0) + margin
+    xs = np.linspace(low[0], high[0], resolution, dtype=dtype)
+    ys = np.linspace(low[1], high[1], resolution, dtype=dtype)
+    xx, yy = np.meshgrid(xs, ys)
+    points = np.stack([xx.ravel(), yy.ravel()], axis=1)
+    return xx, yy, points
+
+
+def plot_decision_boundary(
+    xx: Any,
+    yy: Any,
+    probabilities: Any,
+    X: Any,
+    y: Any,
+    *,
+    title: str = "Decision boundary",
+    class_names: Sequence[str] = ("class 0", "class 1"),
+) -> Figure:
+    """A classifier's probability map, its 0.5 boundary and the labelled points.
+
+    Args:
+      xx, yy: the grid from :func:`decision_grid`, shape ``(r, c)``.
+      probabilities: ``p(class 1)`` on the grid, any shape with ``r * c`` entries
+        (``(r*c,)``, ``(r*c, 1)`` or ``(r, c)``), values in ``[0, 1]``.
+      X: points of shape ``(n, 2)``.
+      y: labels in ``{0, 1}``, ``n`` of them (shape ``(n,)`` or ``(n, 1)``).
+      title: axes title.
+      class_names: legend names of class 0 and class 1.
+
+    Returns:
+      The figure: a filled contour of ``p`` with a colourbar, the ``p = 0.5``
+      contour line, the points coloured by class, and a legend.
+
+    Raises:
+      ValueError: mismatched grid shapes, probabilities of the wrong size or outside
+        ``[0, 1]``, ``X`` not ``(n, 2)``, ``y`` of a different length or not 0/1.
+    """
+    xx = np.asarray(xx, dtype=np.float64)
+    yy = np.asarray(yy, dtype=np.float64)
+    if xx.ndim != 2 or xx.shape != yy.shape:
+        raise ValueError(f"xx and yy must be 2-D grids of the same shape, got xx: {xx.shape}, yy: {yy.shape}")
+    probs = np.asarray(probabilities, dtype=np.float64)
+    if probs.size != xx.size:
+        raise ValueError(
+            f"probabilities must have one value per grid point ({xx.size} for grid {xx.shape}), "
+            f"got shape {probs.shape}"
+        )
+    probs = probs.reshape(xx.shape)
+    if not np.all(np.isfinite(probs)) or probs.min() < 0 or probs.max() > 1:
+        raise ValueError("probabilities must be finite and in [0, 1] (apply a sigmoid to logits first)")
+    X = np.asarray(X, dtype=np.float64)
+    if X.ndim != 2 or X.shape[1] != 2:
+        raise ValueError(f"X must have shape (n, 2), got {X.shape}")
+    labels = _as_1d(y, "y")
+    if labels.size != X.shape[0]:
+        raise ValueError(f"X and y must have the same number of points, got X: {X.shape[0]}, y: {labels.size}")
+    if not np.all((labels == 0) | (labels == 1)):
+        raise ValueError("y must hold labels 0 or 1")
+    if len(class_names) != 2:
+        raise ValueError(f"class_names must name 2 classes, got {class_names!r}")
+
+    fig, ax = _new_axes((7.0, 5.8))
+    filled = ax.contourf(xx, yy, probs, levels=np.linspace(0.0, 1.0, 21), cmap="RdBu_r", vmin=0, vmax=1,
+                         alpha=0.75)
+    ax.contour(xx, yy, probs, levels=[0.5], colors="k", linewidths=2.0)
+    colorbar = fig.colorbar(filled, ax=ax)
+    colorbar.set_label(f"p({class_names[1]})")
+    for label, colour, marker in ((0, "tab:blue", "o"), (1, "tab:red", "s")):
+        chosen = labels == label
+        ax.scatter(X[chosen, 0], X[chosen, 1], c=colour, marker=marker, s=28, edgecolors="k",
+                   linewidths=0.6, label=class_names[label], zorder=3)
+    handles, names = ax.get_legend_handles_labels()
+    handles.append(Line2D([], [], color="k", linewidth=2.0))
+    names.append("p = 0.5 boundary")
+    ax.legend(handles, names, loc="best", framealpha=0.9)
+    ax.set_title(title)
+    ax.set_xlabel("$x_1$")
+    ax.set_ylabel("$x_2$")
+    ax.set_xlim(xx.min(), xx.max())
+    ax.set_ylim(yy.min(), yy.max())
+    return fig
+
+
+def plot_metric_bars(
+    values: Mapping[str, float],
+    *,
+    ylabel: str,
+    title: str,
+    log_y: bool = False,
+    xlabel: str = "",
+    annotate: bool = True,
+) -> Figure:
+    """A labelled bar chart comparing one number across named methods.
+
+    Args:
+      values: name -> value (one bar each, in order).
+      ylabel: y-axis label (say the unit, e.g. ``"ns per lane-step"``).
+      title: axes title.
+      log_y: log-scale the bars (all values must then be > 0).
+      xlabel: optional x-axis label.
+      annotate: write each value (3 significant digits) above its bar.
+
+    Returns:
+      The figure; long or many names are rotated so labels never overlap.
+
+    Raises:
+      ValueError: empty ``values``, a non-finite value, or a value <= 0 with ``log_y``.
+    """
+    values = _check_mapping(values, "values")
+    numbers = []
+    for name, value in values.items():
+        try:
+            number = float(value)
+        except (TypeError, ValueError) as error:
+            raise ValueError(f"values[{name!r}] must be a float, got {value!r}") from error
+        if not math.isfinite(number):
+            raise ValueError(f"values[{name!r}] must be finite, got {number}")
+        if log_y and number <= 0:
+            raise ValueError(f"values[{name!r}] must be > 0 when log_y=True, got {number}")
+        numbers.append(number)
+    names = [str(name) for name in values]
+    width = max(6.0, 1.1 * len(names) + 2.0)
+    fig, ax = _new_axes((min(width, 16.0), 5.0))
+    positions = np.arange(len(names))
+    bars = ax.bar(positions, numbers, color=[f"C{i % 10}" for i in range(len(names))], edgecolor="k",
+                  linewidth=0.6)
+    ax.set_xticks(positions)
+    rotate = len(names) > 6 or max(len(name) for name in names) > 12
+    ax.set_xticklabels(names, rotation=30 if rotate else 0, ha="right" if rotate else "center")
+    if log_y:
+        ax.set_yscale("log")
+    if annotate:
+        ax.bar_label(bars, labels=[_readable_number(number) for number in numbers], padding=2, fontsize=9)
+        ax.margins(y=0.12)
+    ax.set_title(title)
+    ax.set_ylabel(ylabel)
+    if xlabel:
+        ax.set_xlabel(xlabel)
+    ax.grid(True, axis="y", alpha=0.3, which="both" if log_y else "major")
+    ax.set_axisbelow(True)
+    return fig
+
+
+# --- shared finishing ----------------------------------------------------------------
+
+
+def _check_styles(styles: Any, curves: Mapping[str, Any]) -> Mapping[str, Mapping[str, Any]]:
+    if not isinstance(styles, Mapping):
+        raise TypeError(f"styles must be a mapping curve name -> Axes.plot kwargs, got {type(styles).__name__}")
+    unknown = [name for name in styles if name not in curves]
+    if unknown:
+        raise ValueError(f"styles names {unknown} are not keys of curves ({list(curves)})")
+    return styles
+
+
+def _readable_number(number: float) -> str:
+    # 22,000 reads better than 2.2e+04; tiny and huge values keep scientific notation.
+    if 1_000 <= abs(number) < 1e7:
+        return f"{number:,.0f}"
+    return f"{number:.3g}"
+
+
+def _finish(ax: Any, *, title: str, xlabel: str, ylabel: str) -> None:
+    ax.set_title(title)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.grid(True, alpha=0.3, which="major")
+    ax.legend(loc="best", framealpha=0.9)
