@@ -344,6 +344,8 @@ def plot_sharpness_trace(
         ax.set_ylim(0.0, top)
     _finish(ax, title="" if losses is not None else title, xlabel="" if losses is not None else "step",
             ylabel=r"sharpness $\lambda_{\max}(\nabla^2 \ell)$")
+    # eight entries would cover the early transient inside the axes: put them beside it
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=9, framealpha=0.9)
     if losses is not None:
         for index, label in enumerate(sharpness):
             curve = _as_1d(losses[label], f"losses[{label!r}]")
