@@ -277,6 +277,7 @@ def _run_sweep(options: argparse.Namespace) -> int:
         )
     if options.hand_grad and problem.grad_fn is None:
         raise UsageError(f"problem {problem.name!r} has no hand-derived gradient")
+    _check_output_paths(options)
     devices = jax.devices()
     if options.devices is not None:
         if options.devices > len(devices):
@@ -323,12 +324,34 @@ def _run_sweep(options: argparse.Namespace) -> int:
             formula, scale = _MOMENTUM_BOUNDS[name.removeprefix("hand-")]
             print(f"  {name} bound on a quadratic, {formula}: {_fmt(bound * scale)}")
     if options.out:
-        result.to_json(options.out)
+        _write(lambda: result.to_json(options.out), "--out", options.out)
         print(f"wrote {options.out}")
     if options.plot:
-        save_figure(result.plot(max_stable_lr=bound), options.plot)
+        _write(lambda: save_figure(result.plot(max_stable_lr=bound), options.plot), "--plot", options.plot)
         print(f"wrote {options.plot}")
     return 0
+
+
+def _check_output_paths(options: argparse.Namespace) -> None:
+    """Rejects ``--out``/``--plot`` paths that cannot be written, before anything runs."""
+    for flag, path in (("--out", options.out), ("--plot", options.plot)):
+        if path is not None and (not path or os.path.isdir(path)):
+            raise UsageError(f"{flag} must be a file path, got {path!r}")
+    if options.plot:
+        from matplotlib.backend_bases import FigureCanvasBase
+
+        formats = sorted(FigureCanvasBase.get_supported_filetypes())
+        suffix = os.path.splitext(options.plot)[1].lstrip(".").lower()
+        if suffix and suffix not in formats:  # no suffix: PNG, as save_figure writes
+            raise UsageError(f"--plot must end in an image format suffix ({', '.join(formats)}), got {options.plot!r}")
+
+
+def _write(write: Callable[[], Any], flag: str, path: str) -> None:
+    """Runs ``write``; an ``OSError`` (unwritable folder, full disk) becomes a one-line usage error."""
+    try:
+        write()
+    except OSError as error:
+        raise UsageError(f"cannot write {flag} {path!r}: {error.strerror or error}") from None
 
 
 def _list_problems() -> int:

@@ -14,7 +14,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
-from ._validate import check_choice, check_positive_int
+from ._validate import check_choice, check_positive_int, is_finite_number
 
 Params = Any
 
@@ -69,8 +69,10 @@ def init_mlp(
     if not isinstance(sizes, list) or len(sizes) < 2:
         raise ValueError(f"sizes must be a sequence of at least 2 layer widths (input, ..., output), got {sizes!r}")
     sizes = [check_positive_int(size, f"sizes[{i}]") for i, size in enumerate(sizes)]
-    if scale is not None and not float(scale) > 0:
-        raise ValueError(f"scale must be None (Glorot) or a positive float, got {scale!r}")
+    if scale is not None and not (is_finite_number(scale) and float(scale) > 0):
+        raise ValueError(f"scale must be None (Glorot) or a finite positive float, got {scale!r}")
+    if dtype is not None and not _is_float_dtype(dtype):
+        raise TypeError(f"dtype must be a floating-point dtype such as jnp.float32, got {dtype!r}")
     dtype = dtype or jnp.zeros(()).dtype
     keys = jax.random.split(key, len(sizes) - 1)
     layers = []
@@ -79,6 +81,13 @@ def init_mlp(
         weights = std * jax.random.normal(layer_key, (n_in, n_out), dtype=dtype)
         layers.append({"W": weights, "b": jnp.zeros((n_out,), dtype=dtype)})
     return layers
+
+
+def _is_float_dtype(dtype: Any) -> bool:
+    try:
+        return bool(jnp.issubdtype(dtype, jnp.floating))
+    except TypeError:
+        return False
 
 
 def mlp(

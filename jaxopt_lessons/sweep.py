@@ -42,6 +42,7 @@ _TARGET_CHUNKS = 32  # progress / early-stop / Ctrl-C granularity
 _MAX_DEFAULT_RECORDS = 1000
 _CPU_LANES_PER_DEVICE = 512  # default batch per CPU device (see _batch_size)
 _PROBE_LANES = 3  # lane count of the abstract lanes-last checks
+_MIN_LANES_PER_DEVICE = 2  # see _batch_size
 
 
 def sweep(
@@ -112,7 +113,9 @@ def sweep(
     loss, never compiling; ``jaxopt_lessons._lanes.lane_bytes``). Lanes run in batches of
     at most ``max_lanes_per_batch``; the default fits half the free device memory, and on
     CPU devices at most 512 lanes per device (measured fastest per lane-step on the XOR
-    net and on linear regression). Splitting into batches does not change any result.
+    net and on linear regression). Splitting into batches does not change any result: a
+    batch holds at least two lanes per device (padded), because XLA compiles a batch of
+    one lane to kernels that round differently.
 
     **Long runs.** The scan runs in up to ~32 chunks (a multiple of ``record_every``
     steps each; steps past ``steps`` in the last chunk are masked out, so chunking never
@@ -149,7 +152,7 @@ def sweep(
       progress: show a tqdm progress bar.
       early_stop: stop a batch once every lane is converged or diverged (see above).
       max_lanes_per_batch: largest batch of lanes run at once (rounded down to a multiple
-        of the device count); default from the memory estimate.
+        of the device count, at least two lanes per device); default from the memory estimate.
       unroll: ``lax.scan`` unroll factor of the inner loop (speed only).
       rules: status thresholds, default ``StatusRules()``.
       keep_params: return every lane's final parameters in ``SweepResult.params``.
@@ -296,7 +299,11 @@ def _batch_size(requested, n_lanes, devices, loss_fn, grad_fn, factory, example,
             requested = min(requested, len(devices) * _CPU_LANES_PER_DEVICE)
     n_devices = len(devices)
     per_device = max(1, min(requested, n_lanes) // n_devices)
-    return min(per_device, math.ceil(n_lanes / n_devices)) * n_devices
+    per_device = min(per_device, math.ceil(n_lanes / n_devices))
+    # One lane per device compiles to other kernels (XLA drops the unit lane axis) whose
+    # rounding differs from every larger batch (~1e-6 after 40 Adam steps on the XOR net);
+    # with at least two, a lane's results do not depend on its batch (tested bit for bit).
+    return max(per_device, _MIN_LANES_PER_DEVICE) * n_devices
 
 
 # --- input checks --------------------------------------------------------------------

@@ -300,6 +300,7 @@ class SweepResult:
             arrays = {name: _decode_array(document[name]) for name in _ARRAY_FIELDS}
             stats = {name: _decode_array(value) for name, value in document.get("stats", {}).items()}
             params = None if document.get("params") is None else _decode_tree(document["params"])
+            _check_lane_shapes(arrays)
             return cls(
                 **arrays,
                 record_every=int(document["record_every"]),
@@ -308,8 +309,18 @@ class SweepResult:
                 params=params,
                 stats=stats,
             )
-        except (KeyError, TypeError, ValueError) as error:
+        except (KeyError, TypeError, ValueError, AttributeError) as error:
             raise ValueError(f"{path} is not a valid SweepResult JSON file: {error!r}") from error
+
+
+def _check_lane_shapes(arrays: dict[str, np.ndarray]) -> None:
+    """Every per-lane field has the same number of lanes; ``losses`` is ``(n_lanes, n_records)``."""
+    if arrays["losses"].ndim != 2:
+        raise ValueError(f"losses must be 2-D (n_lanes, n_records), got shape {arrays['losses'].shape}")
+    n_lanes = arrays["losses"].shape[0]
+    for name, array in arrays.items():
+        if array.ndim < 1 or array.shape[0] != n_lanes:
+            raise ValueError(f"{name} has shape {array.shape}, expected {n_lanes} lanes like losses")
 
 
 def _encode_array(array: Any) -> dict[str, Any]:
