@@ -54,3 +54,16 @@ def test_library_never_sets_xla_flags():
         if "xla_force_host_platform_device_count" in path.read_text() and path.name not in {"cli.py", "__main__.py"}
     ]
     assert not offenders, offenders
+
+
+def test_ruff_is_configured_and_run_by_ci():
+    pyproject = (ROOT / "pyproject.toml").read_text()
+    ci = (ROOT / ".ci" / "run").read_text()
+    assert "[tool.ruff" in pyproject
+    assert "ruff check" in ci and "pytest" in ci and "venv" in ci
+
+
+def test_readme_starts_with_the_two_commands():
+    head = (ROOT / "README.md").read_text().splitlines()[:8]
+    assert any("pip install -e . && python -m experiments" in line for line in head)
+    assert any('pip install -e ".[test]" && pytest' in line for line in head)
