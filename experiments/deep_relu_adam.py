@@ -28,6 +28,7 @@ import optax
 
 import jaxopt_lessons as jl
 
+from ._common import default_dtype
 from .report import figure_link, markdown_table
 
 TITLE = "Practice exercise: a deep ReLU network trained with Adam"
@@ -59,7 +60,7 @@ def problem(dtype: Any = None) -> dict[str, Any]:
     Returns:
       ``{"x", "y", "x_test", "y_test", "params"}``.
     """
-    dtype = jnp.dtype(dtype or jnp.zeros(()).dtype)
+    dtype = default_dtype(dtype)
     return _problem(dtype)
 
 

@@ -20,12 +20,12 @@ from pathlib import Path
 from typing import Any
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 import optax
 
 import jaxopt_lessons as jl
 
+from ._common import default_dtype
 from .report import figure_link, markdown_table
 
 TITLE = "The edge of stability: sharpness rises to 2/lr and stays there"
@@ -49,7 +49,7 @@ EDGE_FRACTION = 0.9
 
 def problem(dtype: Any = None) -> dict[str, Any]:
     """Two moons (200 points, noise 0.1) as a regression target and a Glorot-initialised tanh MLP."""
-    return _problem(jnp.dtype(dtype or jnp.zeros(()).dtype))
+    return _problem(default_dtype(dtype))
 
 
 @jax.jit(static_argnums=0)

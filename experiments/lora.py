@@ -33,6 +33,7 @@ import optax
 
 import jaxopt_lessons as jl
 
+from ._common import default_dtype
 from .report import figure_link, markdown_table
 
 TITLE = "LoRA: fine-tuning through low-rank adapters"
@@ -128,7 +129,7 @@ def naive_masked_optimizer(learning_rate: float) -> optax.GradientTransformation
 
 def problem(dtype: Any = None) -> dict[str, Any]:
     """Base task (two moons), new task (rotated moons, train and test) and the base start."""
-    return _problem(jnp.dtype(dtype or jnp.zeros(()).dtype))
+    return _problem(default_dtype(dtype))
 
 
 @jax.jit(static_argnums=0)

@@ -37,6 +37,7 @@ import optax
 
 import jaxopt_lessons as jl
 
+from ._common import default_dtype
 from .report import figure_link, markdown_table
 
 TITLE = "Scaling laws: loss against model size is a power law"
@@ -119,7 +120,7 @@ def fit_power_law(sizes: Any, losses: Any, *, steps: int = POWER_LAW_STEPS,
     steps = jl._validate.check_positive_int(steps, "steps")
     c0 = 0.5 * float(losses.min())
     slope, intercept = np.polyfit(np.log(sizes), np.log(losses - c0), 1)
-    dtype = jnp.zeros(()).dtype
+    dtype = default_dtype()
     start = {"log_a": jnp.asarray(intercept, dtype), "alpha": jnp.asarray(-slope, dtype),
              "log_c": jnp.asarray(math.log(c0), dtype)}
     trajectory = jl.fit(power_law_objective, start, _power_law_optimizer(float(learning_rate), steps), steps=steps,
@@ -155,7 +156,7 @@ def loss_fn(params: list[dict[str, jax.Array]], x: jax.Array, y: jax.Array, mask
 
 def problem(dtype: Any = None) -> dict[str, Any]:
     """Training and test inputs uniform on ``[-1.5, 1.5]^2`` with their targets."""
-    return _problem(jnp.dtype(dtype or jnp.zeros(()).dtype))
+    return _problem(default_dtype(dtype))
 
 
 @jax.jit(static_argnums=0)

@@ -86,7 +86,7 @@ def parse_learning_rates(text: str) -> list[float]:
         if len(parts) != 3:
             raise argparse.ArgumentTypeError(f"expected LO:HI:N or a,b,c, got {text!r}")
         lo, hi = (_positive_float(part, text) for part in parts[:2])
-        count = _positive_count(parts[2], text)
+        count = _positive_int(parts[2], error=f"N in LO:HI:N must be a positive integer, got {text!r}")
         if count == 1:
             if lo != hi:
                 raise argparse.ArgumentTypeError(f"N must be >= 2 for a range LO:HI:N, got {text!r}")
@@ -112,23 +112,15 @@ def _positive_float(part: str, text: str) -> float:
     return value
 
 
-def _positive_count(part: str, text: str) -> int:
-    try:
-        value = int(part)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"N in LO:HI:N must be a positive integer, got {text!r}") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"N in LO:HI:N must be a positive integer, got {text!r}")
-    return value
-
-
-def _positive_int(text: str) -> int:
+def _positive_int(text: str, *, error: str = "") -> int:
+    """``text`` as an int > 0, else an argparse error (``error``, or a generic message)."""
+    message = error or f"expected a positive integer, got {text!r}"
     try:
         value = int(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+        raise argparse.ArgumentTypeError(message) from None
     if value <= 0:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+        raise argparse.ArgumentTypeError(message)
     return value
 
 

@@ -8,7 +8,6 @@ bit comparisons of parameters, closed-form power laws, optax itself.
 
 from __future__ import annotations
 
-import json
 import math
 import sys
 from pathlib import Path
@@ -24,6 +23,8 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:  # `experiments` lives at the repository root, not in the package
     sys.path.insert(0, str(REPO))
 
+from conftest import check_lesson_outputs  # noqa: E402
+
 import jaxopt_lessons as jl  # noqa: E402
 from experiments import (  # noqa: E402
     deep_relu_adam,
@@ -31,10 +32,8 @@ from experiments import (  # noqa: E402
     lora,
     lr_finder,
     modern_optimizers,
-    runner,
     scaling_laws,
 )
-from experiments import report as report_module  # noqa: E402
 
 EXPECTED_FIGURES = {
     "deep_relu_adam": ["boundary_adam.png", "boundary_sgd.png", "loss.png"],
@@ -46,41 +45,9 @@ EXPECTED_FIGURES = {
 }
 
 
-@pytest.fixture(scope="module")
-def results(tmp_path_factory):
-    """``results(name)`` -> the lesson's metrics.json, running the lesson on first use."""
-    out = tmp_path_factory.mktemp("results")
-    cache = {}
-
-    def get(name):
-        if name not in cache:
-            outcome = runner.run_lesson(name, out, quick=True)
-            assert outcome.ok, outcome.error
-            cache[name] = json.loads((out / name / "metrics.json").read_text())
-        return cache[name]
-
-    get.out = out
-    return get
-
-
 @pytest.mark.parametrize("name", list(EXPECTED_FIGURES))
 def test_lesson_writes_figures_metrics_and_report(results, name):
-    metrics = results(name)
-    folder = results.out / name
-    assert metrics["_run"]["quick"] is True
-    assert sorted(metrics["_run"]["figures"]) == EXPECTED_FIGURES[name]
-    for figure in EXPECTED_FIGURES[name]:
-        assert (folder / figure).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    module = runner.import_lesson(name)
-    lesson_metrics = {k: v for k, v in metrics.items() if k != "_run"}
-    text = module.report(lesson_metrics)
-    for figure in EXPECTED_FIGURES[name]:
-        assert f"({name}/{figure})" in text
-    assert "nan" not in text.lower().replace("nanmedian", "")
-    assert module.TITLE and module.SEED_SAYS
-    items = module.corrections(lesson_metrics)
-    assert items and all(isinstance(item, str) and item for item in items)
-    assert module.TITLE in report_module.build_report(results.out)
+    check_lesson_outputs(results, name, EXPECTED_FIGURES[name], require_corrections=True)
 
 
 # --- lesson 8: hand Adam == optax Adam, accuracy by an independent forward pass ----------

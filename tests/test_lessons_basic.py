@@ -8,7 +8,6 @@ loops, closed forms, a NumPy Adam, the normal equations.
 
 from __future__ import annotations
 
-import json
 import math
 import sys
 from pathlib import Path
@@ -20,8 +19,7 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:  # `experiments` lives at the repository root, not in the package
     sys.path.insert(0, str(REPO))
 
-from experiments import report as report_module  # noqa: E402
-from experiments import runner  # noqa: E402
+from conftest import check_lesson_outputs  # noqa: E402
 
 EXPECTED_FIGURES = {
     "derivatives": ["tangent.png"],
@@ -34,40 +32,9 @@ EXPECTED_FIGURES = {
 }
 
 
-@pytest.fixture(scope="module")
-def results(tmp_path_factory):
-    """``results(name)`` -> the lesson's metrics.json, running the lesson on first use."""
-    out = tmp_path_factory.mktemp("results")
-    cache = {}
-
-    def get(name):
-        if name not in cache:
-            outcome = runner.run_lesson(name, out, quick=True)
-            assert outcome.ok, outcome.error
-            cache[name] = json.loads((out / name / "metrics.json").read_text())
-        return cache[name]
-
-    get.out = out
-    return get
-
-
 @pytest.mark.parametrize("name", list(EXPECTED_FIGURES))
 def test_lesson_writes_figures_metrics_and_report(results, name):
-    metrics = results(name)
-    folder = results.out / name
-    assert metrics["_run"]["quick"] is True
-    assert sorted(metrics["_run"]["figures"]) == EXPECTED_FIGURES[name]
-    for figure in EXPECTED_FIGURES[name]:
-        assert (folder / figure).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    module = runner.import_lesson(name)
-    lesson_metrics = {k: v for k, v in metrics.items() if k != "_run"}
-    text = module.report(lesson_metrics)
-    for figure in EXPECTED_FIGURES[name]:
-        assert f"({name}/{figure})" in text  # every figure is linked, relative to the results folder
-    assert module.TITLE and module.SEED_SAYS
-    for item in getattr(module, "corrections", lambda m: [])(lesson_metrics):
-        assert isinstance(item, str) and item
-    assert module.TITLE in report_module.build_report(results.out)
+    check_lesson_outputs(results, name, EXPECTED_FIGURES[name])
 
 
 # --- independent oracles ---------------------------------------------------------------

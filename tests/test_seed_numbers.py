@@ -190,14 +190,23 @@ def test_linear_regression_loss_curve_and_final_parameters(x64, optimizer, gradi
 # --------------------------------------------------------------------------- (3) the 2-layer backprop example
 
 
-def seed_backprop(x, y_true, W1, b1, W2, b2):
-    """The seed's forward and backward pass (sigmoid, loss 0.5 (a2 - y)²)."""
+def seed_backprop(x, y_true, W1, b1, W2, b2, *, loss="half_mse"):
+    """The seed's forward and backward pass of its 2-layer sigmoid network.
+
+    ``loss="half_mse"``: the backprop example's ``0.5 (a2 - y)²`` (one sample);
+    ``loss="mse"``: the XOR loop's ``mean((a2 - y)²)`` with ``dL/da2 = 2 (a2 - y) / n``.
+    Returns ``(a1, a2, loss, grads)`` with ``grads`` shaped like ``params``.
+    """
     z1 = x @ W1 + b1
     a1 = sigmoid(z1)
     z2 = a1 @ W2 + b2
     a2 = sigmoid(z2)
-    loss = 0.5 * (a2 - y_true) ** 2
-    dL_da2 = a2 - y_true
+    if loss == "mse":
+        value = np.mean((a2 - y_true) ** 2)
+        dL_da2 = 2 * (a2 - y_true) / len(x)
+    else:
+        value = (0.5 * (a2 - y_true) ** 2)[0, 0]
+        dL_da2 = a2 - y_true
     dL_dz2 = dL_da2 * sigmoid_derivative(z2)
     dL_dW2 = a1.T @ dL_dz2
     dL_db2 = np.sum(dL_dz2, axis=0, keepdims=True)
@@ -206,7 +215,7 @@ def seed_backprop(x, y_true, W1, b1, W2, b2):
     dL_dW1 = x.T @ dL_dz1
     dL_db1 = np.sum(dL_dz1, axis=0, keepdims=True)
     grads = [{"W": dL_dW1, "b": dL_db1}, {"W": dL_dW2, "b": dL_db2}]
-    return a1, a2, loss[0, 0], grads
+    return a1, a2, value, grads
 
 
 @pytest.mark.parametrize("gradient", GRADIENTS)
@@ -252,23 +261,12 @@ def seed_xor_run():
         b2 = np.zeros((1, 1))
     learning_rate, loss_history = 0.5, []
     for _ in range(10000):
-        z1 = X @ W1 + b1
-        a1 = sigmoid(z1)
-        z2 = a1 @ W2 + b2
-        a2 = sigmoid(z2)
-        loss_history.append(np.mean((a2 - y) ** 2))
-        dL_da2 = 2 * (a2 - y) / len(X)
-        dL_dz2 = dL_da2 * sigmoid_derivative(z2)
-        dL_dW2 = a1.T @ dL_dz2
-        dL_db2 = np.sum(dL_dz2, axis=0, keepdims=True)
-        dL_da1 = dL_dz2 @ W2.T
-        dL_dz1 = dL_da1 * sigmoid_derivative(z1)
-        dL_dW1 = X.T @ dL_dz1
-        dL_db1 = np.sum(dL_dz1, axis=0, keepdims=True)
-        W2 -= learning_rate * dL_dW2
-        b2 -= learning_rate * dL_db2
-        W1 -= learning_rate * dL_dW1
-        b1 -= learning_rate * dL_db1
+        _, _, loss, grads = seed_backprop(X, y, W1, b1, W2, b2, loss="mse")
+        loss_history.append(loss)
+        W2 -= learning_rate * grads[1]["W"]
+        b2 -= learning_rate * grads[1]["b"]
+        W1 -= learning_rate * grads[0]["W"]
+        b1 -= learning_rate * grads[0]["b"]
     predictions = np.array([sigmoid(sigmoid(X[i:i + 1] @ W1 + b1) @ W2 + b2)[0, 0] for i in range(len(X))])
     return {"losses": np.array(loss_history), "predictions": predictions,
             "params": [{"W": W1, "b": b1}, {"W": W2, "b": b2}]}

@@ -15,6 +15,8 @@ from typing import Any
 import numpy as np
 from matplotlib.figure import Figure
 
+from ._common import as_1d_pair, new_axes
+
 __all__ = [
     "plot_descent_grid",
     "plot_descent_path",
@@ -23,19 +25,6 @@ __all__ = [
 ]
 
 _PATH_COLOURS = ("tab:red", "tab:orange", "tab:purple", "tab:green", "tab:brown", "tab:pink")
-
-
-def _vector(values: Any, name: str) -> np.ndarray:
-    """``values`` as a finite-or-not 1-D float array, or a ValueError naming ``name``."""
-    array = np.asarray(values, dtype=float)
-    if array.ndim != 1 or array.size == 0:
-        raise ValueError(f"{name} must be a non-empty 1-D array, got shape {array.shape}")
-    return array
-
-
-def _same_length(a: np.ndarray, b: np.ndarray, name_a: str, name_b: str) -> None:
-    if a.shape != b.shape:
-        raise ValueError(f"{name_a} and {name_b} must have the same length, got {a.size} and {b.size}")
 
 
 def _scalar(value: Any, name: str) -> float:
@@ -75,12 +64,10 @@ def plot_tangent_line(
     Returns:
       The figure (one axes).
     """
-    xs, ys = _vector(xs, "xs"), _vector(ys, "ys")
-    _same_length(xs, ys, "xs", "ys")
+    xs, ys = as_1d_pair(xs, ys, "xs", "ys", column=False)
     x0, y0 = _scalar(x0, "x0"), _scalar(y0, "y0")
     slope, intercept = _scalar(slope, "slope"), _scalar(intercept, "intercept")
-    fig = Figure(figsize=(8, 5), layout="constrained")
-    ax = fig.add_subplot()
+    fig, ax = new_axes((8, 5))
     ax.plot(xs, ys, "b-", linewidth=2, label=func_label)
     ax.plot(xs, slope * xs + intercept, "r--", linewidth=2, label=f"tangent (slope = {slope:.4g})")
     ax.plot([x0], [y0], "go", markersize=10, label=f"point ({x0:.4g}, {y0:.4g})")
@@ -185,17 +172,13 @@ def plot_descent_path(
     Returns:
       The figure (one axes); start marked by a green star, end by a star.
     """
-    xs, fxs = _vector(xs, "xs"), _vector(fxs, "fxs")
-    _same_length(xs, fxs, "xs", "fxs")
-    path_x, path_f = _vector(path_x, "path_x"), _vector(path_f, "path_f")
-    _same_length(path_x, path_f, "path_x", "path_f")
+    xs, fxs = as_1d_pair(xs, fxs, "xs", "fxs", column=False)
+    path_x, path_f = as_1d_pair(path_x, path_f, "path_x", "path_f", column=False)
     extras = {}
     for label, (px, pf) in (extra_paths or {}).items():
-        px, pf = _vector(px, f"extra_paths[{label!r}] x"), _vector(pf, f"extra_paths[{label!r}] f")
-        _same_length(px, pf, f"extra_paths[{label!r}] x", f"extra_paths[{label!r}] f")
+        px, pf = as_1d_pair(px, pf, f"extra_paths[{label!r}] x", f"extra_paths[{label!r}] f", column=False)
         extras[label] = (px, pf)
-    fig = Figure(figsize=(10, 5.5), layout="constrained")
-    ax = fig.add_subplot()
+    fig, ax = new_axes((10, 5.5))
     ax.plot(xs, fxs, "b-", linewidth=2, label=func_label)
     _draw_path(ax, path_x, path_f, colour=_PATH_COLOURS[0], label=path_label, stars=True)
     for colour, (label, (px, pf)) in zip(_PATH_COLOURS[1:], extras.items()):
@@ -226,8 +209,7 @@ def plot_descent_grid(
     Returns:
       The figure, two panels per row.
     """
-    xs, fxs = _vector(xs, "xs"), _vector(fxs, "fxs")
-    _same_length(xs, fxs, "xs", "fxs")
+    xs, fxs = as_1d_pair(xs, fxs, "xs", "fxs", column=False)
     if not isinstance(paths, Mapping) or not paths:
         raise ValueError(f"paths must be a non-empty mapping title -> (path_x, path_f), got {paths!r}")
     if ylim is not None and len(ylim) != 2:
@@ -237,8 +219,7 @@ def plot_descent_grid(
     fig = Figure(figsize=(7 * n_cols, 4.6 * n_rows), layout="constrained")
     axes = fig.subplots(n_rows, n_cols, squeeze=False).ravel()
     for ax, (label, (px, pf)) in zip(axes, paths.items()):
-        px, pf = _vector(px, f"paths[{label!r}] x"), _vector(pf, f"paths[{label!r}] f")
-        _same_length(px, pf, f"paths[{label!r}] x", f"paths[{label!r}] f")
+        px, pf = as_1d_pair(px, pf, f"paths[{label!r}] x", f"paths[{label!r}] f", column=False)
         ax.plot(xs, fxs, "b-", linewidth=2, alpha=0.5)
         _draw_path(ax, px, pf, colour=_PATH_COLOURS[0], label="path", stars=True)
         if ylim is not None:

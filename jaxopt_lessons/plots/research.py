@@ -16,6 +16,20 @@ from typing import Any
 import numpy as np
 from matplotlib.figure import Figure
 
+from ._common import (
+    LINESTYLES,
+    as_1d,
+    as_1d_pair,
+    check_mapping,
+    finite_or_nan,
+    log_y_if_positive,
+    new_axes,
+    number,
+    positive,
+    same_length,
+)
+from ._common import finish as _finish_any
+
 __all__ = [
     "plot_lora",
     "plot_lr_finder",
@@ -24,75 +38,16 @@ __all__ = [
     "plot_sharpness_trace",
 ]
 
-_LINESTYLES = ("-", "--", ":", "-.")
+
+def _finish(ax: Any, **kwargs: Any) -> None:
+    """The shared finish with this module's smaller legend text (many entries per axes)."""
+    _finish_any(ax, legend_fontsize=9, **kwargs)
 
 
-# --- input checks ------------------------------------------------------------------
-
-
-def _check_mapping(mapping: Any, name: str) -> Mapping[str, Any]:
-    if not isinstance(mapping, Mapping):
-        raise TypeError(f"{name} must be a mapping name -> values, got {type(mapping).__name__}")
-    if len(mapping) == 0:
-        raise ValueError(f"{name} must not be empty")
-    return mapping
-
-
-def _as_1d(values: Any, name: str) -> np.ndarray:
-    """``values`` as a non-empty 1-D float64 array (a trailing axis of size 1 is dropped)."""
-    try:
-        array = np.asarray(values, dtype=np.float64)
-    except (TypeError, ValueError) as error:
-        raise TypeError(f"{name} must be an array of numbers, got {type(values).__name__}") from error
-    if array.ndim == 2 and array.shape[1] == 1:
-        array = array[:, 0]
-    if array.ndim != 1 or array.size == 0:
-        raise ValueError(f"{name} must be a non-empty 1-D array, got shape {array.shape}")
-    return array
-
-
-def _same_length(a: np.ndarray, b: np.ndarray, name_a: str, name_b: str) -> None:
-    if a.size != b.size:
-        raise ValueError(f"{name_a} and {name_b} must have the same length, got {a.size} and {b.size}")
-
-
-def _positive(array: np.ndarray, name: str) -> np.ndarray:
-    if not np.all(np.isfinite(array) & (array > 0)):
-        raise ValueError(f"{name} must be finite and > 0 (they go on a log axis)")
-    return array
-
-
-def _number(value: Any, name: str, *, positive: bool = False) -> float:
-    try:
-        number = float(value)
-    except (TypeError, ValueError) as error:
-        raise TypeError(f"{name} must be a float, got {value!r}") from error
-    if positive and not (math.isfinite(number) and number > 0):
-        raise ValueError(f"{name} must be a finite float > 0, got {value!r}")
-    return number
-
-
-def _gaps(array: np.ndarray) -> np.ndarray:
-    return np.where(np.isfinite(array), array, np.nan)
-
-
-def _log_y_if_positive(ax: Any, *arrays: np.ndarray) -> None:
-    if any(np.any(np.isfinite(a) & (a > 0)) for a in arrays) and all(
-        np.all(~np.isfinite(a) | (a > 0)) for a in arrays
-    ):
-        ax.set_yscale("log")
-
-
-def _finish(ax: Any, *, title: str = "", xlabel: str = "", ylabel: str = "", legend: bool = True) -> None:
-    if title:
-        ax.set_title(title)
-    if xlabel:
-        ax.set_xlabel(xlabel)
-    if ylabel:
-        ax.set_ylabel(ylabel)
-    ax.grid(True, alpha=0.3, which="major")
-    if legend and ax.get_legend_handles_labels()[0]:
-        ax.legend(loc="best", framealpha=0.9, fontsize=9)
+def _positive_x_and_y(x: Any, y: Any, name_x: str, name_y: str) -> tuple[np.ndarray, np.ndarray]:
+    """Two same-length 1-D arrays, the first > 0 (a log x axis: learning rates, sizes)."""
+    x, y = as_1d_pair(x, y, name_x, name_y)
+    return positive(x, name_x), y
 
 
 # --- plots -------------------------------------------------------------------------
@@ -141,8 +96,8 @@ def plot_optimizer_sweeps(
       >>> len(fig.axes)
       1
     """
-    learning_rates = _check_mapping(learning_rates, "learning_rates")
-    final_losses = _check_mapping(final_losses, "final_losses")
+    learning_rates = check_mapping(learning_rates, "learning_rates")
+    final_losses = check_mapping(final_losses, "final_losses")
     if list(learning_rates) != list(final_losses):
         raise ValueError(
             f"learning_rates and final_losses must have the same names in the same order, "
@@ -157,13 +112,11 @@ def plot_optimizer_sweeps(
         unknown = [key for key in extra if key not in learning_rates]
         if unknown:
             raise ValueError(f"{name} names {unknown} are not optimizers of learning_rates ({list(learning_rates)})")
-    fig = Figure(figsize=(9.0, 5.6), layout="constrained")
-    ax = fig.add_subplot()
+    fig, ax = new_axes((9.0, 5.6))
     n_bands = max(len(good_ranges), 1)
     for index, name in enumerate(learning_rates):
-        rates = _positive(_as_1d(learning_rates[name], f"learning_rates[{name!r}]"), f"learning_rates[{name!r}]")
-        losses = _as_1d(final_losses[name], f"final_losses[{name!r}]")
-        _same_length(rates, losses, f"learning_rates[{name!r}]", f"final_losses[{name!r}]")
+        rates, losses = _positive_x_and_y(learning_rates[name], final_losses[name],
+                                          f"learning_rates[{name!r}]", f"final_losses[{name!r}]")
         colour = f"C{index % 10}"
         bad = np.zeros(rates.size, bool)
         if name in diverged:
@@ -175,20 +128,20 @@ def plot_optimizer_sweeps(
                         color=colour, transform=ax.get_xaxis_transform(), clip_on=False)
         order = np.argsort(rates)
         shown = np.where(bad, np.nan, losses)[order]
-        ax.plot(rates[order], _gaps(shown), color=colour, linestyle=_LINESTYLES[(index // 10) % 4],
+        ax.plot(rates[order], finite_or_nan(shown), color=colour, linestyle=LINESTYLES[(index // 10) % 4],
                 marker="o", markersize=2.5, linewidth=1.6, label=str(name))
         if name in best:
-            lr, loss = (_number(v, f"best[{name!r}]") for v in best[name])
+            lr, loss = (number(v, f"best[{name!r}]") for v in best[name])
             ax.plot([lr], [loss], marker="*", markersize=15, color=colour, markeredgecolor="k", zorder=5)
         if name in good_ranges:
-            low, high = (_number(v, f"good_ranges[{name!r}]", positive=True) for v in good_ranges[name])
+            low, high = (number(v, f"good_ranges[{name!r}]", positive=True) for v in good_ranges[name])
             band = list(good_ranges).index(name)
             ax.axvspan(low, high, ymin=band / n_bands * 0.12, ymax=(band + 1) / n_bands * 0.12,
                        color=colour, alpha=0.55, linewidth=0)
     if reference is not None:
-        ax.axhline(_number(reference, "reference"), color="0.4", linestyle=":", linewidth=1.2, label=reference_label)
+        ax.axhline(number(reference, "reference"), color="0.4", linestyle=":", linewidth=1.2, label=reference_label)
     ax.set_xscale("log")
-    _log_y_if_positive(ax, *[_as_1d(v, "final_losses") for v in final_losses.values()])
+    log_y_if_positive(ax, *[as_1d(v, "final_losses") for v in final_losses.values()])
     ax.plot([], [], marker="*", linestyle="none", markersize=12, color="0.5", markeredgecolor="k",
             label="best learning rate")
     if any(np.any(np.asarray(v, dtype=bool)) for v in diverged.values()):
@@ -234,13 +187,11 @@ def plot_lr_finder(
       ValueError, TypeError: mismatched lengths, non-positive learning rates, only one
         of the two sweep arrays.
     """
-    rates = _positive(_as_1d(learning_rates, "learning_rates"), "learning_rates")
-    smoothed = _as_1d(smoothed_losses, "smoothed_losses")
-    _same_length(rates, smoothed, "learning_rates", "smoothed_losses")
+    rates, smoothed = _positive_x_and_y(learning_rates, smoothed_losses, "learning_rates", "smoothed_losses")
     raw = None
     if raw_losses is not None:
-        raw = _as_1d(raw_losses, "raw_losses")
-        _same_length(rates, raw, "learning_rates", "raw_losses")
+        raw = as_1d(raw_losses, "raw_losses")
+        same_length(rates, raw, "learning_rates", "raw_losses")
     if (sweep_learning_rates is None) != (sweep_final_losses is None):
         raise ValueError("give both sweep_learning_rates and sweep_final_losses, or neither")
     lines: list[tuple[str, float, str]] = []
@@ -250,7 +201,7 @@ def plot_lr_finder(
         if not isinstance(mapping, Mapping):
             raise TypeError(f"{name} must be a mapping name -> learning rate, got {type(mapping).__name__}")
         for label, value in mapping.items():
-            value = _number(value, f"{name}[{label!r}]")
+            value = number(value, f"{name}[{label!r}]")
             if math.isfinite(value) and value > 0:
                 lines.append((str(label), value, style))
 
@@ -259,17 +210,16 @@ def plot_lr_finder(
     axes = fig.subplots(2, 1, sharex=True) if two else [fig.add_subplot()]
     top = axes[0]
     if raw is not None:
-        top.plot(rates, _gaps(raw), color="0.6", linewidth=0.9, label="loss (raw)")
-    top.plot(rates, _gaps(smoothed), color="C0", linewidth=2.2, label="loss (smoothed)")
-    _log_y_if_positive(top, smoothed)
+        top.plot(rates, finite_or_nan(raw), color="0.6", linewidth=0.9, label="loss (raw)")
+    top.plot(rates, finite_or_nan(smoothed), color="C0", linewidth=2.2, label="loss (smoothed)")
+    log_y_if_positive(top, smoothed)
     if two:
-        sweep_rates = _positive(_as_1d(sweep_learning_rates, "sweep_learning_rates"), "sweep_learning_rates")
-        sweep_losses = _as_1d(sweep_final_losses, "sweep_final_losses")
-        _same_length(sweep_rates, sweep_losses, "sweep_learning_rates", "sweep_final_losses")
+        sweep_rates, sweep_losses = _positive_x_and_y(sweep_learning_rates, sweep_final_losses,
+                                                      "sweep_learning_rates", "sweep_final_losses")
         order = np.argsort(sweep_rates)
-        axes[1].plot(sweep_rates[order], _gaps(sweep_losses[order]), color="k", marker="o", markersize=2.5,
+        axes[1].plot(sweep_rates[order], finite_or_nan(sweep_losses[order]), color="k", marker="o", markersize=2.5,
                      linewidth=1.4, label="full runs: final loss")
-        _log_y_if_positive(axes[1], sweep_losses)
+        log_y_if_positive(axes[1], sweep_losses)
     for index, (label, value, style) in enumerate(lines):
         colour = f"C{(index + 1) % 10}"
         for ax_index, ax in enumerate(axes):
@@ -314,29 +264,29 @@ def plot_sharpness_trace(
     Raises:
       ValueError, TypeError: mismatched labels or lengths, non-positive learning rates.
     """
-    steps = _as_1d(steps, "steps")
-    sharpness = _check_mapping(sharpness, "sharpness")
-    learning_rates = _check_mapping(learning_rates, "learning_rates")
+    steps = as_1d(steps, "steps")
+    sharpness = check_mapping(sharpness, "sharpness")
+    learning_rates = check_mapping(learning_rates, "learning_rates")
     if list(sharpness) != list(learning_rates):
         raise ValueError(f"sharpness and learning_rates must have the same labels, got {list(sharpness)} "
                          f"and {list(learning_rates)}")
     if losses is not None:
-        losses = _check_mapping(losses, "losses")
+        losses = check_mapping(losses, "losses")
         missing = [label for label in sharpness if label not in losses]
         if missing:
             raise ValueError(f"losses is missing the runs {missing}")
     fig = Figure(figsize=(9.0, 7.5 if losses is not None else 5.0), layout="constrained")
     axes = fig.subplots(2, 1, sharex=True) if losses is not None else [fig.add_subplot()]
     ax = axes[0]
-    traces = {label: _as_1d(values, f"sharpness[{label!r}]") for label, values in sharpness.items()}
+    traces = {label: as_1d(values, f"sharpness[{label!r}]") for label, values in sharpness.items()}
     finite = np.concatenate([t[np.isfinite(t)] for t in traces.values()])
     # Thresholds far above every trace would squash the traces: keep the view on the traces.
     top = 1.35 * float(finite.max()) if finite.size else None
     for index, (label, values) in enumerate(traces.items()):
-        _same_length(steps, values, "steps", f"sharpness[{label!r}]")
-        rate = _number(learning_rates[label], f"learning_rates[{label!r}]", positive=True)
+        same_length(steps, values, "steps", f"sharpness[{label!r}]")
+        rate = number(learning_rates[label], f"learning_rates[{label!r}]", positive=True)
         colour = f"C{index % 10}"
-        ax.plot(steps, _gaps(values), color=colour, linewidth=2.0, label=f"{label}: sharpness")
+        ax.plot(steps, finite_or_nan(values), color=colour, linewidth=2.0, label=f"{label}: sharpness")
         off = top is not None and 2.0 / rate > top
         ax.axhline(2.0 / rate, color=colour, linestyle="--", linewidth=1.4,
                    label=f"2/lr = {2.0 / rate:.3g}" + (" (above the view)" if off else ""))
@@ -348,11 +298,11 @@ def plot_sharpness_trace(
     ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=9, framealpha=0.9)
     if losses is not None:
         for index, label in enumerate(sharpness):
-            curve = _as_1d(losses[label], f"losses[{label!r}]")
-            x = np.arange(curve.size) if loss_steps is None else _as_1d(loss_steps, "loss_steps")
-            _same_length(x, curve, "loss_steps", f"losses[{label!r}]")
-            axes[1].plot(x, _gaps(curve), color=f"C{index % 10}", linewidth=1.4, label=str(label))
-        _log_y_if_positive(axes[1], *[_as_1d(losses[label], "losses") for label in sharpness])
+            curve = as_1d(losses[label], f"losses[{label!r}]")
+            x = np.arange(curve.size) if loss_steps is None else as_1d(loss_steps, "loss_steps")
+            same_length(x, curve, "loss_steps", f"losses[{label!r}]")
+            axes[1].plot(x, finite_or_nan(curve), color=f"C{index % 10}", linewidth=1.4, label=str(label))
+        log_y_if_positive(axes[1], *[as_1d(losses[label], "losses") for label in sharpness])
         _finish(axes[1], xlabel="step", ylabel="training loss")
         fig.suptitle(title)
     return fig
@@ -389,29 +339,29 @@ def plot_lora(
     Raises:
       ValueError, TypeError: mismatched lengths, non-positive ranks or counts.
     """
-    ranks = _positive(_as_1d(ranks, "ranks"), "ranks")
-    losses = _as_1d(losses, "losses")
-    counts = _positive(_as_1d(trainable_params, "trainable_params"), "trainable_params")
-    _same_length(ranks, losses, "ranks", "losses")
-    _same_length(ranks, counts, "ranks", "trainable_params")
-    full_loss = _number(full_loss, "full_loss")
-    full_params = _number(full_params, "full_params", positive=True)
+    ranks = positive(as_1d(ranks, "ranks"), "ranks")
+    losses = as_1d(losses, "losses")
+    counts = positive(as_1d(trainable_params, "trainable_params"), "trainable_params")
+    same_length(ranks, losses, "ranks", "losses")
+    same_length(ranks, counts, "ranks", "trainable_params")
+    full_loss = number(full_loss, "full_loss")
+    full_params = number(full_params, "full_params", positive=True)
     fig = Figure(figsize=(11.0, 4.8), layout="constrained")
     left, right = fig.subplots(1, 2, sharey=True)
     for ax, x, xlabel in ((left, ranks, "adapter rank r"), (right, counts, "trainable parameters")):
-        ax.plot(x, _gaps(losses), color="C0", marker="o", linewidth=2.0, label="LoRA adapters (base frozen)")
+        ax.plot(x, finite_or_nan(losses), color="C0", marker="o", linewidth=2.0, label="LoRA adapters (base frozen)")
         for r, xv, lv in zip(ranks, x, losses):
             ax.annotate(f"r={int(r)}", (xv, lv), textcoords="offset points", xytext=(4, 6), fontsize=8)
         ax.axhline(full_loss, color="C3", linestyle="--", linewidth=1.6, label=f"full fine-tuning: {full_loss:.3g}")
         if frozen_loss is not None:
-            frozen = _number(frozen_loss, "frozen_loss")
+            frozen = number(frozen_loss, "frozen_loss")
             ax.axhline(frozen, color="0.4", linestyle=":", linewidth=1.6, label=f"frozen base, no adapters: {frozen:.3g}")
         ax.set_xscale("log", base=2 if ax is left else 10)
         _finish(ax, xlabel=xlabel, ylabel="loss on the new task" if ax is left else "", legend=ax is left)
     right.plot([full_params], [full_loss], marker="s", color="C3", markersize=8, linestyle="none",
                label=f"full fine-tuning ({int(full_params)} params)")
     right.legend(loc="best", fontsize=9)
-    _log_y_if_positive(left, losses, np.array([full_loss]))
+    log_y_if_positive(left, losses, np.array([full_loss]))
     fig.suptitle(title)
     return fig
 
@@ -449,24 +399,19 @@ def plot_power_law(
     Raises:
       ValueError, TypeError: mismatched lengths, non-positive sizes.
     """
-    sizes = _positive(_as_1d(sizes, "sizes"), "sizes")
-    losses = _as_1d(losses, "losses")
-    _same_length(sizes, losses, "sizes", "losses")
-    a, alpha, c = _number(a, "a"), _number(alpha, "alpha"), _number(c, "c")
+    sizes, losses = _positive_x_and_y(sizes, losses, "sizes", "losses")
+    a, alpha, c = number(a, "a"), number(alpha, "alpha"), number(c, "c")
     grid = np.geomspace(sizes.min(), sizes.max(), 200)
     fitted = a * grid ** (-alpha) + c
     fig = Figure(figsize=(11.0, 4.8), layout="constrained")
     left, right = fig.subplots(1, 2)
     if points is not None:
-        point_sizes = _as_1d(points[0], "points[0]")
-        point_losses = _as_1d(points[1], "points[1]")
-        _same_length(point_sizes, point_losses, "points[0]", "points[1]")
+        point_sizes, point_losses = as_1d_pair(points[0], points[1], "points[0]", "points[1]")
         left.scatter(point_sizes, point_losses, s=14, color="0.6", label="individual runs", zorder=2)
     left.plot(sizes, losses, "o", color="C0", markersize=7, label="measured (mean), fitted", zorder=3)
     if excluded is not None:
-        excluded_sizes = _positive(_as_1d(excluded[0], "excluded[0]"), "excluded[0]")
-        excluded_losses = _as_1d(excluded[1], "excluded[1]")
-        _same_length(excluded_sizes, excluded_losses, "excluded[0]", "excluded[1]")
+        excluded_sizes, excluded_losses = _positive_x_and_y(excluded[0], excluded[1],
+                                                            "excluded[0]", "excluded[1]")
         left.plot(excluded_sizes, excluded_losses, "o", markerfacecolor="none", markeredgecolor="C0",
                   markersize=7, label="measured, not fitted", zorder=3)
         grid = np.geomspace(min(sizes.min(), excluded_sizes.min()), max(sizes.max(), excluded_sizes.max()), 200)
@@ -475,7 +420,7 @@ def plot_power_law(
               label=rf"fit $L = {a:.3g}\,N^{{-{alpha:.3f}}} + {c:.3g}$")
     left.axhline(c, color="0.4", linestyle=":", linewidth=1.2, label=f"floor c = {c:.3g}")
     left.set_xscale("log")
-    _log_y_if_positive(left, losses, fitted)
+    log_y_if_positive(left, losses, fitted)
     _finish(left, xlabel=xlabel, ylabel=ylabel)
     excess = losses - c
     keep = excess > 0

@@ -19,6 +19,8 @@ from matplotlib.colors import BoundaryNorm, ListedColormap
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
+from ._common import LINESTYLES, finish, new_axes
+
 __all__ = ["STATUS_COLORS", "plot_seed_lr_heatmap", "plot_success_fraction", "plot_sweep"]
 
 STATUS_COLORS: dict[str, str] = {
@@ -30,7 +32,6 @@ STATUS_COLORS: dict[str, str] = {
 """Status -> colour used by every sweep figure."""
 
 _MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")
-_LINESTYLES = ("-", "--", ":", "-.")
 _HEATMAP_VALUES = ("final_loss", "status", "diverged_at")
 
 
@@ -87,8 +88,7 @@ def plot_sweep(result: Any, *, max_stable_lr: float | Mapping[str, float] | None
     losses = np.asarray(result.final_loss, dtype=np.float64)
     status = np.asarray(result.status)
     finite = np.isfinite(losses)
-    fig = Figure(figsize=(8.0, 5.0), layout="constrained")
-    ax = fig.add_subplot()
+    fig, ax = new_axes((8.0, 5.0))
     handles: list[Any] = []
     for index, name in enumerate(optimizers):
         lanes = np.asarray(result.optimizers) == name
@@ -103,7 +103,7 @@ def plot_sweep(result: Any, *, max_stable_lr: float | Mapping[str, float] | None
         n_seeds = int(np.sum(lanes)) // max(unique_lrs.size, 1)
         label = name if n_seeds <= 1 else f"{name} (median of {n_seeds} seeds)"
         (line,) = ax.plot(unique_lrs, np.where(np.isfinite(medians), medians, np.nan), color="0.35",
-                          linestyle=_LINESTYLES[index % len(_LINESTYLES)], linewidth=1.4, zorder=2,
+                          linestyle=LINESTYLES[index % len(LINESTYLES)], linewidth=1.4, zorder=2,
                           label=label)
         handles.append(Line2D([], [], color="0.35", linestyle=line.get_linestyle(), marker=marker,
                               markerfacecolor="white", markeredgecolor="black", label=label))
@@ -120,10 +120,8 @@ def plot_sweep(result: Any, *, max_stable_lr: float | Mapping[str, float] | None
         ax.set_yscale("symlog")
     hidden = int(np.sum(~finite))
     default = f"Final loss vs learning rate ({getattr(result, 'steps', '?')} steps)"
-    ax.set_title((title or default) + (f"\n{hidden} lanes with non-finite loss not shown" if hidden else ""))
-    ax.set_xlabel("learning rate")
-    ax.set_ylabel("final loss")
-    ax.grid(True, alpha=0.3, which="major")
+    finish(ax, title=(title or default) + (f"\n{hidden} lanes with non-finite loss not shown" if hidden else ""),
+           xlabel="learning rate", ylabel="final loss", legend=False)
     ax.legend(handles=handles, loc="best", framealpha=0.9, fontsize=9)
     return fig
 
@@ -169,8 +167,7 @@ def plot_seed_lr_heatmap(result: Any, *, optimizer: str | None = None, value: st
         else:
             step = int(result.diverged_at[lane])
             grid[r, c] = step if step >= 0 else np.nan
-    fig = Figure(figsize=(max(6.0, 0.45 * columns.size + 3), max(3.0, 0.35 * len(rows) + 2)), layout="constrained")
-    ax = fig.add_subplot()
+    fig, ax = new_axes((max(6.0, 0.45 * columns.size + 3), max(3.0, 0.35 * len(rows) + 2)))
     masked = np.ma.masked_invalid(grid)
     if value == "status":
         cmap = ListedColormap(list(STATUS_COLORS.values()))
@@ -223,8 +220,7 @@ def plot_success_fraction(
     if not isinstance(fractions, Mapping) or not fractions:
         raise ValueError("fractions must be a non-empty mapping optimizer name -> fractions per learning rate")
     order = np.argsort(lrs)
-    fig = Figure(figsize=(8.0, 5.0), layout="constrained")
-    ax = fig.add_subplot()
+    fig, ax = new_axes((8.0, 5.0))
     for index, (name, values) in enumerate(fractions.items()):
         values = np.asarray(values, dtype=np.float64)
         if values.shape != lrs.shape:
@@ -232,12 +228,8 @@ def plot_success_fraction(
         if np.any((values < 0) | (values > 1)):
             raise ValueError(f"fractions[{name!r}] must lie in [0, 1]")
         ax.plot(lrs[order], values[order], marker=_MARKERS[index % len(_MARKERS)],
-                linestyle=_LINESTYLES[index % len(_LINESTYLES)], linewidth=1.8, label=str(name))
+                linestyle=LINESTYLES[index % len(LINESTYLES)], linewidth=1.8, label=str(name))
     ax.set_xscale("log")
     ax.set_ylim(-0.03, 1.03)
-    ax.set_xlabel("learning rate")
-    ax.set_ylabel(ylabel)
-    ax.set_title(title)
-    ax.grid(True, alpha=0.3, which="major")
-    ax.legend(loc="best", framealpha=0.9)
+    finish(ax, title=title, xlabel="learning rate", ylabel=ylabel)
     return fig

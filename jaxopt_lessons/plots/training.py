@@ -21,6 +21,17 @@ import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
+from ._common import (
+    LINESTYLES,
+    as_1d,
+    check_mapping,
+    check_positive_int,
+    finish,
+    finite_or_nan,
+    log_y_if_positive,
+    new_axes,
+)
+
 __all__ = [
     "decision_grid",
     "plot_decision_boundary",
@@ -32,51 +43,7 @@ __all__ = [
 
 # Later curves are drawn thinner and dashed/dotted on top of earlier ones, so two
 # identical curves (a hand-written optimizer and its optax twin) both stay visible.
-_LINESTYLES = ("-", "--", ":", "-.")
 _LINEWIDTHS = (2.6, 1.8, 2.0, 1.4)
-_FIGSIZE = (8.0, 5.0)
-
-
-# --- input checks ------------------------------------------------------------------
-
-
-def _check_mapping(mapping: Any, name: str) -> Mapping[str, Any]:
-    if not isinstance(mapping, Mapping):
-        raise TypeError(f"{name} must be a mapping name -> values, got {type(mapping).__name__}")
-    if len(mapping) == 0:
-        raise ValueError(f"{name} must not be empty: give at least one name -> values entry")
-    return mapping
-
-
-def _as_1d(values: Any, name: str) -> np.ndarray:
-    """``values`` as a 1-D float64 NumPy array; a trailing axis of size 1 is dropped."""
-    try:
-        array = np.asarray(values, dtype=np.float64)
-    except (TypeError, ValueError) as error:
-        raise TypeError(f"{name} must be an array of numbers, got {type(values).__name__}") from error
-    if array.ndim == 2 and array.shape[1] == 1:
-        array = array[:, 0]
-    if array.ndim != 1:
-        raise ValueError(f"{name} must be 1-D (one value per record), got shape {array.shape}")
-    if array.size == 0:
-        raise ValueError(f"{name} must not be empty")
-    return array
-
-
-def _check_positive_int(value: Any, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value <= 0:
-        raise ValueError(f"{name} must be a positive int, got {value!r}")
-    return int(value)
-
-
-def _finite_or_nan(array: np.ndarray) -> np.ndarray:
-    # inf/NaN (a diverged run) would break autoscaling: draw a gap instead.
-    return np.where(np.isfinite(array), array, np.nan)
-
-
-def _new_axes(figsize: tuple[float, float] = _FIGSIZE) -> tuple[Figure, Any]:
-    fig = Figure(figsize=figsize, layout="constrained")
-    return fig, fig.add_subplot()
 
 
 # --- plots -------------------------------------------------------------------------
@@ -121,22 +88,22 @@ def plot_loss_curves(
       >>> [line.get_linestyle() for line in fig.axes[0].get_lines()]
       ['-', '--']
     """
-    curves = _check_mapping(curves, "curves")
-    steps_per_record = _check_positive_int(steps_per_record, "steps_per_record")
+    curves = check_mapping(curves, "curves")
+    steps_per_record = check_positive_int(steps_per_record, "steps_per_record")
     styles = {} if styles is None else _check_styles(styles, curves)
-    arrays = {name: _as_1d(values, f"curves[{name!r}]") for name, values in curves.items()}
-    fig, ax = _new_axes()
+    arrays = {name: as_1d(values, f"curves[{name!r}]") for name, values in curves.items()}
+    fig, ax = new_axes()
     for index, (name, values) in enumerate(arrays.items()):
         style = {
-            "linestyle": _LINESTYLES[index % len(_LINESTYLES)],
+            "linestyle": LINESTYLES[index % len(LINESTYLES)],
             "linewidth": _LINEWIDTHS[index % len(_LINEWIDTHS)],
             "zorder": 2 + index,
         }
         style.update(styles.get(name, {}))
-        ax.plot(np.arange(values.size) * steps_per_record, _finite_or_nan(values), label=str(name), **style)
-    if log_y and any(np.any(np.isfinite(v) & (v > 0)) for v in arrays.values()):
-        ax.set_yscale("log")
-    _finish(ax, title=title, xlabel=xlabel, ylabel=ylabel)
+        ax.plot(np.arange(values.size) * steps_per_record, finite_or_nan(values), label=str(name), **style)
+    if log_y:
+        log_y_if_positive(ax, *arrays.values(), all_positive=False)
+    finish(ax, title=title, xlabel=xlabel, ylabel=ylabel)
     return fig
 
 
@@ -167,23 +134,23 @@ def plot_parameter_paths(
       ValueError: empty ``histories``, a history that is not 1-D, a target whose name
         is not in ``histories`` or whose value is not finite.
     """
-    histories = _check_mapping(histories, "histories")
-    steps_per_record = _check_positive_int(steps_per_record, "steps_per_record")
+    histories = check_mapping(histories, "histories")
+    steps_per_record = check_positive_int(steps_per_record, "steps_per_record")
     targets = {} if targets is None else dict(targets)
     for name, value in targets.items():
         if name not in histories:
             raise ValueError(f"targets has {name!r}, which is not a key of histories ({list(histories)})")
         if not math.isfinite(float(value)):
             raise ValueError(f"targets[{name!r}] must be a finite float, got {value!r}")
-    arrays = {name: _as_1d(values, f"histories[{name!r}]") for name, values in histories.items()}
-    fig, ax = _new_axes()
+    arrays = {name: as_1d(values, f"histories[{name!r}]") for name, values in histories.items()}
+    fig, ax = new_axes()
     for name, values in arrays.items():
-        (line,) = ax.plot(np.arange(values.size) * steps_per_record, _finite_or_nan(values),
+        (line,) = ax.plot(np.arange(values.size) * steps_per_record, finite_or_nan(values),
                           linewidth=2.2, label=str(name))
         if name in targets:
             ax.axhline(float(targets[name]), color=line.get_color(), linestyle=":", linewidth=1.6,
                        label=f"{name} target = {float(targets[name]):g}")
-    _finish(ax, title=title, xlabel=xlabel, ylabel=ylabel)
+    finish(ax, title=title, xlabel=xlabel, ylabel=ylabel)
     return fig
 
 
@@ -213,11 +180,11 @@ def plot_regression_fit(
       ValueError: ``x`` and ``y`` of different lengths, empty ``lines``, or a line
         that is not a pair of finite floats.
     """
-    x = _as_1d(x, "x")
-    y = _as_1d(y, "y")
+    x = as_1d(x, "x")
+    y = as_1d(y, "y")
     if x.size != y.size:
         raise ValueError(f"x and y must have the same number of points, got x: {x.size}, y: {y.size}")
-    lines = _check_mapping(lines, "lines")
+    lines = check_mapping(lines, "lines")
     pairs = {}
     for name, pair in lines.items():
         try:
@@ -227,15 +194,15 @@ def plot_regression_fit(
         if not (math.isfinite(w) and math.isfinite(b)):
             raise ValueError(f"lines[{name!r}] must be finite, got (w, b) = ({w}, {b})")
         pairs[name] = (w, b)
-    fig, ax = _new_axes()
+    fig, ax = new_axes()
     ax.scatter(x, y, s=18, alpha=0.6, color="tab:gray", label="data", zorder=2)
     grid = np.linspace(np.nanmin(x), np.nanmax(x), 2)
     for index, (name, (w, b)) in enumerate(pairs.items()):
         sign = "-" if b < 0 else "+"
-        ax.plot(grid, w * grid + b, linestyle=_LINESTYLES[index % len(_LINESTYLES)],
+        ax.plot(grid, w * grid + b, linestyle=LINESTYLES[index % len(LINESTYLES)],
                 linewidth=_LINEWIDTHS[index % len(_LINEWIDTHS)], zorder=3 + index,
                 label=f"{name}: y = {w:.3g}·x {sign} {abs(b):.3g}")
-    _finish(ax, title=title, xlabel=xlabel, ylabel=ylabel)
+    finish(ax, title=title, xlabel=xlabel, ylabel=ylabel)
     return fig
 
 
@@ -331,7 +298,7 @@ def plot_decision_boundary(
     X = np.asarray(X, dtype=np.float64)
     if X.ndim != 2 or X.shape[1] != 2:
         raise ValueError(f"X must have shape (n, 2), got {X.shape}")
-    labels = _as_1d(y, "y")
+    labels = as_1d(y, "y")
     if labels.size != X.shape[0]:
         raise ValueError(f"X and y must have the same number of points, got X: {X.shape[0]}, y: {labels.size}")
     if not np.all((labels == 0) | (labels == 1)):
@@ -339,7 +306,7 @@ def plot_decision_boundary(
     if len(class_names) != 2:
         raise ValueError(f"class_names must name 2 classes, got {class_names!r}")
 
-    fig, ax = _new_axes((7.0, 5.8))
+    fig, ax = new_axes((7.0, 5.8))
     filled = ax.contourf(xx, yy, probs, levels=np.linspace(0.0, 1.0, 21), cmap="RdBu_r", vmin=0, vmax=1,
                          alpha=0.75)
     ax.contour(xx, yy, probs, levels=[0.5], colors="k", linewidths=2.0)
@@ -386,7 +353,7 @@ def plot_metric_bars(
     Raises:
       ValueError: empty ``values``, a non-finite value, or a value <= 0 with ``log_y``.
     """
-    values = _check_mapping(values, "values")
+    values = check_mapping(values, "values")
     numbers = []
     for name, value in values.items():
         try:
@@ -400,7 +367,7 @@ def plot_metric_bars(
         numbers.append(number)
     names = [str(name) for name in values]
     width = max(6.0, 1.1 * len(names) + 2.0)
-    fig, ax = _new_axes((min(width, 16.0), 5.0))
+    fig, ax = new_axes((min(width, 16.0), 5.0))
     positions = np.arange(len(names))
     bars = ax.bar(positions, numbers, color=[f"C{i % 10}" for i in range(len(names))], edgecolor="k",
                   linewidth=0.6)
@@ -421,7 +388,7 @@ def plot_metric_bars(
     return fig
 
 
-# --- shared finishing ----------------------------------------------------------------
+# --- helpers -----------------------------------------------------------------------
 
 
 def _check_styles(styles: Any, curves: Mapping[str, Any]) -> Mapping[str, Mapping[str, Any]]:
@@ -438,11 +405,3 @@ def _readable_number(number: float) -> str:
     if 1_000 <= abs(number) < 1e7:
         return f"{number:,.0f}"
     return f"{number:.3g}"
-
-
-def _finish(ax: Any, *, title: str, xlabel: str, ylabel: str) -> None:
-    ax.set_title(title)
-    ax.set_xlabel(xlabel)
-    ax.set_ylabel(ylabel)
-    ax.grid(True, alpha=0.3, which="major")
-    ax.legend(loc="best", framealpha=0.9)
