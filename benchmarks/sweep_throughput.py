@@ -12,13 +12,17 @@ lane):
 * ``per-LR jit(lax.scan)`` -- the whole 10,000-step run compiled once (the learning
   rate is an argument, so it compiles once), called once per learning rate; a few
   learning rates are timed, the rest extrapolated;
-* ``sweep, 1 device`` / ``sweep, N devices`` -- :func:`jaxopt_lessons.sweep`, all
-  lanes in one ``jit(vmap(...))`` call, unsharded and sharded over every host device;
-* ``jl.sweep(lanes_last=True)`` -- the sweep's fast layout (lane axis last, no vmap)
-  with the loss written by ``mlp_lanes_last`` and differentiated by JAX;
-* ``... + jl.lanes hand grads`` -- the same with :func:`jaxopt_lessons.lanes.mlp_grad_fn`,
-  the hand-derived, fully unrolled lanes-last backpropagation, as ``grad_fn``;
-* ``reference: bare lanes-last scan`` -- those hand gradients and SGD in a bare
+* ``jl.sweep, 1 device`` / ``jl.sweep, sharded`` -- what a researcher writes,
+  ``jl.sweep(problem.loss_fn, start, optax.sgd, rates, steps=..., args=problem.args)``
+  with ``problem = jl.problems.get_problem("xor")``, all lanes in one compiled call,
+  unsharded and sharded over every host device. That loss carries its lanes-last twin
+  (:func:`jaxopt_lessons.lanes.mlp_twin`: lane axis last, no ``vmap``, hand-derived
+  unrolled backpropagation), which ``sweep`` picks by itself;
+* ``generic vmap path (lanes_last=False)`` -- the same call forced onto the layout
+  every user loss gets: ``jit(vmap(lax.scan))`` with JAX autodiff;
+* ``jl.sweep(lanes_last=True), autodiff`` -- the lanes-last layout with a loss written
+  by ``mlp_lanes_last`` and differentiated by JAX (no hand gradients);
+* ``reference: bare lanes-last scan`` -- the hand gradients and SGD in a bare
   ``lax.scan``, without the sweep's per-lane status bookkeeping: the arithmetic floor.
 
 Each row runs in its own fresh process (started by this script, in turn), so its
@@ -32,7 +36,7 @@ Python + JAX runtime (its size right after ``import jax`` is given as ``import R
 *new* learning-rate values -- which must not recompile -- for the sweeps), so that a
 busy shared machine distorts the rows as little as possible.
 
-Run from the repository root (takes about a minute on 2 cores)::
+Run from the repository root (takes about 20 seconds on 2 cores)::
 
     nice python benchmarks/sweep_throughput.py            # full size, writes results/
     python benchmarks/sweep_throughput.py --quick          # small smoke run, prints only
@@ -65,7 +69,7 @@ import numpy as np  # noqa: E402  (after XLA_FLAGS, as jax must be)
 RESULTS = Path(__file__).resolve().parent / "results" / "sweep_throughput.md"
 BLOCKS = 5  # the loops are timed in blocks and the fastest block counts (the machine may be shared)
 LR_LOW, LR_HIGH = 1e-2, 10.0
-ROWS = ("numpy", "jit_step", "scan", "sweep_1", "sweep_all", "sweep_ll", "sweep_hand", "bare")
+ROWS = ("numpy", "jit_step", "scan", "sweep_1", "sweep_all", "sweep_vmap", "sweep_ll", "bare")
 
 
 def learning_rates(n_lanes: int, shift: float = 1.0) -> np.ndarray:
@@ -251,21 +255,23 @@ def row_scan(n_lanes: int, steps: int, timed_lrs: int) -> dict:
             "final_losses": finals}
 
 
-def _sweep_row(n_lanes: int, steps: int, devices, repeats: int, record_every: int, *, mode: str = "vmap") -> dict:
+def _sweep_row(n_lanes: int, steps: int, devices, repeats: int, record_every: int, *, mode: str = "auto") -> dict:
     """``jl.sweep`` over every lane in one call; repeats use new learning-rate values.
 
-    ``mode``: ``"vmap"`` (the generic path: any loss, vmapped), ``"lanes_last"``
-    (``lanes_last=True`` with autodiff of ``mlp_lanes_last``) or ``"hand"``
-    (``lanes_last=True`` with :func:`jaxopt_lessons.lanes.mlp_grad_fn`).
+    ``mode``: ``"auto"`` (``jl.sweep(problem.loss_fn, ...)`` on the built-in ``xor``
+    problem, as a researcher writes it: ``sweep`` runs the loss's lanes-last twin),
+    ``"vmap"`` (the same with ``lanes_last=False``: the generic ``vmap`` path any loss
+    gets) or ``"lanes_last"`` (``lanes_last=True`` with autodiff of ``mlp_lanes_last``).
     """
     import jax
     import optax
 
     import jaxopt_lessons as jl
-    from jaxopt_lessons import lanes
     from jaxopt_lessons.sweep import mlp_lanes_last
 
-    xor_loss, params, X, y = _xor_problem()
+    _, params, X, y = _xor_problem()  # the seed's start
+    problem = jl.problems.get_problem("xor")
+    X, y = problem.args
     clock = _CompileClock()
 
     def xor_loss_lanes_last(params, X, y):
@@ -275,14 +281,12 @@ def _sweep_row(n_lanes: int, steps: int, devices, repeats: int, record_every: in
     def call(shift: float):
         rates = learning_rates(n_lanes, shift).astype(np.float32)
         common = {"steps": steps, "args": (X, y), "devices": devices, "record_every": record_every}
-        if mode == "vmap":
-            result = jl.sweep(xor_loss, params, optax.sgd, rates, **common)
-        elif mode == "lanes_last":
-            result = jl.sweep(xor_loss_lanes_last, params, optax.sgd, rates, lanes_last=True, **common)
+        if mode == "auto":
+            result = jl.sweep(problem.loss_fn, params, optax.sgd, rates, **common)
+        elif mode == "vmap":
+            result = jl.sweep(problem.loss_fn, params, optax.sgd, rates, lanes_last=False, **common)
         else:
-            result = jl.sweep(xor_loss_lanes_last, params, optax.sgd, rates, lanes_last=True,
-                              grad_fn=lanes.mlp_grad_fn(activation="sigmoid", output_activation="sigmoid"),
-                              **common)
+            result = jl.sweep(xor_loss_lanes_last, params, optax.sgd, rates, lanes_last=True, **common)
         jax.block_until_ready(result.final_loss)
         return result
 
@@ -371,8 +375,8 @@ ROW_TITLES = {
     "scan": "per-LR jit(lax.scan)",
     "sweep_1": "jl.sweep, 1 device",
     "sweep_all": f"jl.sweep, sharded over {N_DEVICES} devices",
-    "sweep_ll": f"jl.sweep(lanes_last=True), autodiff, {N_DEVICES} devices",
-    "sweep_hand": f"jl.sweep(lanes_last=True) + jl.lanes hand grads, {N_DEVICES} devices",
+    "sweep_vmap": f"jl.sweep, generic vmap path (lanes_last=False), {N_DEVICES} devices",
+    "sweep_ll": f"jl.sweep(lanes_last=True), autodiff of mlp_lanes_last, {N_DEVICES} devices",
     "bare": f"reference: bare lanes-last scan, no status, {N_DEVICES} devices",
 }
 
@@ -389,9 +393,9 @@ def run_row(name: str, config: dict) -> dict:
         row = row_jit_step(n_lanes, steps, config["timed_steps_jit"])
     elif name == "scan":
         row = row_scan(n_lanes, steps, config["timed_lrs"])
-    elif name in ("sweep_1", "sweep_all", "sweep_ll", "sweep_hand"):
+    elif name in ("sweep_1", "sweep_all", "sweep_vmap", "sweep_ll"):
         devices = jax.devices()[:1] if name == "sweep_1" else jax.devices()
-        mode = {"sweep_ll": "lanes_last", "sweep_hand": "hand"}.get(name, "vmap")
+        mode = {"sweep_ll": "lanes_last", "sweep_vmap": "vmap"}.get(name, "auto")
         row = _sweep_row(n_lanes, steps, devices, config["repeats"], config["record_every"], mode=mode)
     elif name == "bare":
         row = row_bare(n_lanes, steps, config["repeats"], config["record_every"])
@@ -492,7 +496,7 @@ def make_table(rows: dict[str, dict], config: dict) -> str:
         f"Sweeps record the loss every {config['record_every']} steps; learning rates are "
         f"{lanes:,} log-spaced values in [{LR_LOW:g}, {LR_HIGH:g}], float32 (the NumPy loop is the seed's float64).",
     ]
-    for name in ("sweep_1", "sweep_all", "sweep_ll", "sweep_hand", "bare"):
+    for name in ("sweep_1", "sweep_all", "sweep_vmap", "sweep_ll", "bare"):
         row = rows.get(name)
         if not row:
             continue
@@ -505,9 +509,11 @@ def make_table(rows: dict[str, dict], config: dict) -> str:
         if name != "sweep_1" and "sweep_1" in rows:
             diff = _max_relative_difference(row["final_losses"], rows["sweep_1"]["final_losses"], lanes)
             checks.append(f"vs 1-device sweep: {_fmt(diff, 2)}")
-        if name in ("sweep_ll", "sweep_hand") and "sweep_all" in rows:
-            same = row["statuses"] == rows["sweep_all"]["statuses"]
-            checks.append("status counts " + ("identical to" if same else "DIFFERENT from") + " the vmapped sweep")
+        if name in ("sweep_1", "sweep_all", "sweep_ll") and "sweep_vmap" in rows:
+            same = row["statuses"] == rows["sweep_vmap"]["statuses"]
+            checks.append("status counts " + ("identical to" if same else "DIFFERENT from") + " the generic vmap path")
+            diff = _max_relative_difference(row["final_losses"], rows["sweep_vmap"]["final_losses"], lanes)
+            checks.append(f"final loss vs the generic vmap path: {_fmt(diff, 2)}")
         if row.get("statuses"):
             checks.append("status counts " + ", ".join(f"{k}: {v}" for k, v in row["statuses"].items()))
         notes.append(f"- {ROW_TITLES[name]}: " + "; ".join(checks))

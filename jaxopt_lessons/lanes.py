@@ -19,8 +19,11 @@ so XLA sees only elementwise multiply-adds and a few batch sums, which it fuses 
 a handful of loops (autodiff of a broadcast multiply-sum leaves more, larger
 intermediates).
 
-Use it through :func:`sweep_mlp` (a thin wrapper around ``sweep(..., lanes_last=True)``
-with these gradients) or pass :func:`mlp_grad_fn` as ``grad_fn`` yourself. Results equal
+``sweep`` uses it by itself for :func:`jaxopt_lessons.manual.mlp_loss_fn` losses (the
+built-in ``xor`` and ``moons`` problems): those carry their :class:`LanesLast` twin
+(:func:`mlp_twin`) as ``loss_fn.lanes_last``. It can also be used through
+:func:`sweep_mlp` (a thin wrapper around ``sweep(..., lanes_last=True)`` with these
+gradients) or by passing :func:`mlp_grad_fn` as ``grad_fn`` yourself. Results equal
 the default vmapped sweep up to float rounding (tested in float64). Units are unrolled
 in Python, so the compiled program grows with ``n_in * n_out`` per layer: it is meant
 for small networks (at most :data:`MAX_UNITS_PRODUCT` weights per layer).
@@ -30,7 +33,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -43,11 +46,13 @@ if TYPE_CHECKING:
 
 __all__ = [
     "MAX_UNITS_PRODUCT",
+    "LanesLast",
     "OPTIMIZERS",
     "from_lanes_last",
     "mlp_grad_fn",
     "mlp_loss_and_grad_lanes",
     "mlp_loss_lanes",
+    "mlp_twin",
     "sweep_mlp",
     "to_lanes_last",
 ]
@@ -70,8 +75,9 @@ _ACTIVATIONS: dict[str, tuple[Callable, Callable]] = {
     "relu": (jax.nn.relu, lambda a: (a > 0).astype(a.dtype)),
     "identity": (lambda z: z, lambda a: jnp.ones_like(a)),
 }
-# loss = scale / 2 * mean((pred - y)^2), so d loss / d pred = scale * (pred - y) / n
-_LOSSES = {"mse": 2.0, "half_mse": 1.0}
+# loss = scale / 2 * mean((pred - y)^2), so d loss / d pred = scale * (pred - y) / n; "bce" is the
+# mean sigmoid cross-entropy of the outputs taken as logits z, d loss / d z = (sigmoid(z) - y) / n
+_LOSSES = {"mse": 2.0, "half_mse": 1.0, "bce": None}
 
 
 def to_lanes_last(params: Any, n_lanes: int) -> Any:
@@ -113,7 +119,7 @@ def mlp_loss_lanes(
 ) -> jax.Array:
     """Per-lane loss of an MLP whose parameters are lanes-last: ``(lanes,)``.
 
-    Lane ``l`` computes ``mse(mlp(params[..., l], x), y)`` (or ``half_mse``).
+    Lane ``l`` computes ``mse(mlp(params[..., l], x), y)`` (or ``half_mse``, ``bce``).
 
     Args:
       params: ``[{"W": (n_in, n_out, L), "b": (n_out, L) or (1, n_out, L)}, ...]``.
@@ -121,7 +127,7 @@ def mlp_loss_lanes(
       y: targets ``(batch, n_out)``.
       activation: hidden activation, one of sigmoid/tanh/relu/identity.
       output_activation: output activation, same choices.
-      loss: ``"mse"`` or ``"half_mse"``.
+      loss: ``"mse"``, ``"half_mse"`` or ``"bce"`` (see :func:`mlp_loss_and_grad_lanes`).
     """
     return mlp_loss_and_grad_lanes(params, x, y, activation=activation, output_activation=output_activation,
                                    loss=loss, with_grads=False)[0]
@@ -139,8 +145,9 @@ def mlp_loss_and_grad_lanes(
 ) -> tuple[jax.Array, list[dict[str, jax.Array]] | None]:
     """Per-lane loss and hand-derived gradients of a lanes-last MLP (see the module docstring).
 
-    Lane ``l`` computes exactly ``mse(mlp(params[..., l], x), y)`` (or ``half_mse``) and
-    its gradient, as :func:`jaxopt_lessons.manual.mlp_grad` does for one network.
+    Lane ``l`` computes exactly ``mse(mlp(params[..., l], x), y)`` (or ``half_mse``, or
+    ``bce_with_logits`` of the outputs) and its gradient, as
+    :func:`jaxopt_lessons.manual.mlp_grad` does for one network.
 
     Args:
       params: ``[{"W": (n_in, n_out, L), "b": (n_out, L) or (1, n_out, L)}, ...]``.
@@ -148,7 +155,9 @@ def mlp_loss_and_grad_lanes(
       y: targets ``(batch, n_out)``.
       activation: hidden activation, one of sigmoid/tanh/relu/identity.
       output_activation: output activation, same choices.
-      loss: ``"mse"`` or ``"half_mse"``.
+      loss: ``"mse"``, ``"half_mse"`` or ``"bce"`` (mean sigmoid cross-entropy of the
+        outputs as logits, :func:`jaxopt_lessons.losses.bce_with_logits`; use it with
+        ``output_activation="identity"``).
       with_grads: ``False`` skips the backward pass (``grads`` is then ``None``).
 
     Returns:
@@ -159,11 +168,18 @@ def mlp_loss_and_grad_lanes(
     scale = _LOSSES[check_choice(loss, _LOSSES, "loss")]
     batch, n_out = y.shape
     layers = _forward(params, x, hidden, output)
-    errors = [layers[-1][j] - y[:, j : j + 1] for j in range(n_out)]
-    losses = sum(jnp.sum(e * e, axis=0) for e in errors) * (scale / (2 * batch * n_out))
+    outputs, targets = layers[-1], [y[:, j : j + 1] for j in range(n_out)]
+    if scale is None:  # bce on logits, optax's stable formula as in losses.bce_with_logits
+        losses = sum(jnp.sum(optax.losses.sigmoid_binary_cross_entropy(z, t), axis=0)
+                     for z, t in zip(outputs, targets)) / (batch * n_out)
+        slopes = [(jax.nn.sigmoid(z) - t) / (batch * n_out) for z, t in zip(outputs, targets)]
+    else:
+        errors = [a - t for a, t in zip(outputs, targets)]
+        losses = sum(jnp.sum(e * e, axis=0) for e in errors) * (scale / (2 * batch * n_out))
+        slopes = [scale * e / (batch * n_out) for e in errors]
     if not with_grads:
         return losses, None
-    deltas = [scale * errors[j] / (batch * n_out) * output_prime(layers[-1][j]) for j in range(n_out)]
+    deltas = [slopes[j] * output_prime(outputs[j]) for j in range(n_out)]
     grads: list[dict[str, jax.Array]] = [{} for _ in params]
     for index in range(len(params) - 1, -1, -1):
         weights, inputs = params[index]["W"], layers[index]
@@ -181,7 +197,7 @@ def mlp_loss_and_grad_lanes(
                 hidden_prime(inputs[i]) * sum(deltas[j] * weights[i, j] for j in range(n_units))
                 for i in range(n_in)
             ]
-    return losses, grads
+    return losses, grads if isinstance(params, list) else type(params)(grads)
 
 
 def mlp_grad_fn(
@@ -202,6 +218,72 @@ def mlp_grad_fn(
 def _grad_fns(activation: str, output_activation: str, loss: str) -> tuple[Callable, Callable]:
     settings = {"activation": activation, "output_activation": output_activation, "loss": loss}
     return functools.partial(mlp_loss_lanes, **settings), functools.partial(mlp_loss_and_grad_lanes, **settings)
+
+
+class LanesLast(NamedTuple):
+    """The lanes-last twin of a per-lane loss: what :func:`jaxopt_lessons.sweep` runs instead of ``vmap``.
+
+    Attach one to a loss function, ``loss_fn.lanes_last = LanesLast(...)`` (as
+    :func:`jaxopt_lessons.manual.mlp_loss_fn` and so the built-in ``xor`` and ``moons``
+    problems do), and ``sweep(loss_fn, ...)`` without a ``grad_fn`` runs the twin with the
+    lane axis last whenever ``accepts`` the parameters and every optimizer is elementwise.
+    The twin must compute, lane by lane, the same loss as ``loss_fn`` (tested for the
+    built-in ones).
+
+    Attributes:
+      loss: ``loss(params, *args) -> (lanes,)``, where every leaf of ``params`` has a
+        trailing lane axis; lane ``l`` equals ``loss_fn(params[..., l], *args)``.
+      grad_fn: ``grad_fn(params, *args) -> (losses, grads)`` on the same layout, or
+        ``None`` for autodiff of the summed losses.
+      accepts: ``accepts(params, args) -> bool`` on one lane's (possibly abstract,
+        ``jax.ShapeDtypeStruct``) parameters and the loss's extra arguments: whether the
+        twin handles them; ``None`` accepts everything.
+    """
+
+    loss: Callable[..., jax.Array]
+    grad_fn: Callable[..., tuple[jax.Array, Any]] | None = None
+    accepts: Callable[[Any, tuple], bool] | None = None
+
+
+def mlp_twin(activation: str = "relu", output_activation: str = "identity", loss: str = "mse") -> LanesLast | None:
+    """The :class:`LanesLast` twin of ``jaxopt_lessons.manual.mlp_loss_fn(activation, output_activation, loss)``.
+
+    With these hand-derived gradients as its ``grad_fn``; it accepts ``(x, y)`` data with
+    ``x (batch, n_in)``, ``y (batch, n_out)`` and MLP parameters of at most
+    :data:`MAX_UNITS_PRODUCT` weights per layer. As in ``mlp_loss_fn``, ``"bce"`` takes
+    the last layer's outputs as logits (its ``output_activation`` is not applied).
+
+    Returns:
+      The (cached) twin, or ``None`` for settings this module does not cover.
+    """
+    if activation not in _ACTIVATIONS or output_activation not in _ACTIVATIONS or loss not in _LOSSES:
+        return None
+    return _twin(activation, "identity" if loss == "bce" else output_activation, loss)
+
+
+@functools.cache
+def _twin(activation: str, output_activation: str, loss: str) -> LanesLast:
+    loss_lanes, grad_lanes = _grad_fns(activation, output_activation, loss)
+    return LanesLast(loss=loss_lanes, grad_fn=grad_lanes, accepts=_accepts_mlp)
+
+
+def _accepts_mlp(params: Any, args: tuple) -> bool:
+    """Whether one lane's ``params`` and ``args = (x, y)`` fit the unrolled lanes-last MLP (shapes only)."""
+    if len(args) != 2 or not isinstance(params, (list, tuple)) or not params:
+        return False
+    shape = lambda leaf: tuple(getattr(leaf, "shape", (None,)))  # noqa: E731
+    width = None  # outputs of the previous layer
+    for layer in params:
+        if not isinstance(layer, dict) or set(layer) != {"W", "b"}:
+            return False
+        weights = shape(layer["W"])
+        if len(weights) != 2 or None in weights or weights[0] * weights[1] > MAX_UNITS_PRODUCT:
+            return False
+        if shape(layer["b"]) not in ((weights[1],), (1, weights[1])) or width not in (None, weights[0]):
+            return False
+        width = weights[1]
+    x, y = shape(args[0]), shape(args[1])
+    return len(x) == 2 and x[1] == shape(params[0]["W"])[0] and y == (x[0], width)
 
 
 def sweep_mlp(
@@ -233,7 +315,7 @@ def sweep_mlp(
       optimizer: a name in :data:`OPTIMIZERS`.
       activation: hidden activation (sigmoid, tanh, relu, identity).
       output_activation: output activation (same choices).
-      loss: ``"mse"`` or ``"half_mse"``.
+      loss: ``"mse"``, ``"half_mse"`` or ``"bce"``.
       **sweep_kwargs: passed on to :func:`jaxopt_lessons.sweep` (``record_every``,
         ``devices``, ``progress``, ``max_lanes_per_batch``, ...).
 

@@ -26,7 +26,6 @@ update (``params + updates``).
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
@@ -59,13 +58,21 @@ __all__ = [
 
 
 def _check_scalar(
-    value: Any, name: str, *, high: float | None = None, schedule_ok: bool = False
+    value: Any,
+    name: str,
+    *,
+    high: float | None = None,
+    schedule_ok: bool = False,
+    array_ok: bool = False,
 ) -> Any:
     """Checks ``0 <= value`` (``< high`` if given) for concrete numbers; returns ``value`` unchanged.
 
     Traced values (inside ``jit``/``vmap``) can't be inspected and pass through, as long
-    as they are scalars. ``value`` is returned as given so that Python floats stay weakly
-    typed and the arithmetic matches optax bit for bit.
+    as they are scalars. With ``array_ok`` (the learning rate) arrays are accepted too,
+    traced or concrete (every element checked), and broadcast against the parameters'
+    trailing axes: a ``(lanes,)`` learning rate scales leaves shaped ``(..., lanes)``
+    lane by lane (``sweep``'s lanes-last layout). ``value`` is returned as given so that
+    Python floats stay weakly typed and the arithmetic matches optax bit for bit.
     """
     expected = f"a number in [0, {high:g})" if high is not None else "a number >= 0"
     if schedule_ok and callable(value):
@@ -81,7 +88,7 @@ def _check_scalar(
             )
         return value
     if isinstance(value, jax.core.Tracer):
-        if jnp.ndim(value) != 0:
+        if jnp.ndim(value) != 0 and not array_ok:
             raise ValueError(
                 f"{name} must be a scalar, got a traced value of shape {jnp.shape(value)}"
             )
@@ -97,11 +104,13 @@ def _check_scalar(
         raise TypeError(
             f"{name} must be {expected}{kind}, got {value!r} of type {type(value).__name__}"
         )
-    if array.ndim != 0:
+    if array.ndim != 0 and not array_ok:
         raise ValueError(f"{name} must be a scalar ({expected}), got shape {array.shape}")
-    number = float(array)
-    if not math.isfinite(number) or number < 0 or (high is not None and number >= high):
-        raise ValueError(f"{name} must be {expected}, got {value!r}")
+    numbers = array.astype(np.float64)
+    if not (np.all(np.isfinite(numbers)) and np.all(numbers >= 0)
+            and (high is None or np.all(numbers < high))):
+        raise ValueError(f"{name} must be {expected}" + (" (every element)" if array.ndim else "")
+                         + f", got {value!r}")
     return value
 
 
@@ -137,14 +146,16 @@ def scale_by_learning_rate(
     The step size is cast to each leaf's dtype, so updates keep the params' dtype.
 
     Args:
-      learning_rate: a number >= 0, a traced scalar, or a schedule ``count -> lr``.
+      learning_rate: a number >= 0, a traced scalar, or a schedule ``count -> lr``; or
+        an array of them (traced or not), broadcast against each leaf's trailing axes
+        (one learning rate per lane of a lanes-last sweep).
       flip_sign: multiply by ``-learning_rate`` (descent) when True.
 
     Returns:
       An ``optax.GradientTransformation``; its state is ``optax.EmptyState()`` for a
       constant and :class:`ScaleByLearningRateState` for a schedule.
     """
-    learning_rate = _check_scalar(learning_rate, "learning_rate", schedule_ok=True)
+    learning_rate = _check_scalar(learning_rate, "learning_rate", schedule_ok=True, array_ok=True)
     sign = -1 if flip_sign else 1
 
     def scaled(step_size: Any, updates: Any) -> Any:

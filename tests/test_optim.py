@@ -466,7 +466,9 @@ def test_schedule_weight_decay_and_mask_match_optax():
 BAD_INPUTS = [
     (optim.sgd, {"learning_rate": -0.1}, ValueError, "learning_rate"),
     (optim.sgd, {"learning_rate": float("nan")}, ValueError, "learning_rate"),
-    (optim.sgd, {"learning_rate": jnp.array([0.1, 0.2])}, ValueError, "learning_rate"),
+    (optim.sgd, {"learning_rate": jnp.array([0.1, -0.2])}, ValueError, "every element"),
+    (optim.sgd, {"learning_rate": np.array([[0.1, np.inf]])}, ValueError, "learning_rate"),
+    (optim.adam, {"learning_rate": 0.1, "b1": jnp.array([0.9, 0.9])}, ValueError, "b1 must be a scalar"),
     (optim.sgd, {"learning_rate": "0.1"}, TypeError, "learning_rate"),
     (optim.sgd, {"learning_rate": True}, TypeError, "learning_rate"),
     (optim.sgd, {"learning_rate": lambda count: jnp.ones(3)}, ValueError, "learning_rate"),
@@ -502,3 +504,26 @@ def test_traced_hyperparameters_pass_through_unchecked():
 
     updates = jax.jit(first_update)(-0.1, 0.5)
     np.testing.assert_allclose(updates, 0.1 * np.ones(2), rtol=1e-5)
+
+
+@pytest.mark.parametrize("name", ["sgd", "momentum", "adam", "adamw", "lion"])
+def test_a_vector_of_learning_rates_scales_the_trailing_lane_axis_like_optax(name):
+    """One learning rate per lane of lanes-last parameters, concrete or traced: equal to optax."""
+    rates = np.array([0.01, 0.1, 0.5], np.float32)
+    params = {"W": jnp.linspace(-1.0, 1.0, 12).reshape(2, 2, 3), "b": jnp.array([0.5, -0.5, 1.0])}
+    grads = jax.tree.map(lambda p: jnp.cos(3 * p) + 0.1, params)
+    factories = {"momentum": lambda module, lr: module.sgd(lr, momentum=0.9)}
+    build = factories.get(name, lambda module, lr: getattr(module, name)(lr))
+
+    def two_updates(module, lr):
+        opt = build(module, lr)
+        state = opt.init(params)
+        first, state = opt.update(grads, state, params)
+        return opt.update(grads, state, params)[0], first
+
+    want = two_updates(optax, rates)
+    _assert_tree_close(two_updates(optim, rates), want, RTOL[jnp.float32])
+    _assert_tree_close(jax.jit(lambda lr: two_updates(optim, lr))(rates), want, RTOL[jnp.float32])
+    for lane in range(rates.size):  # each lane equals a scalar-lr run
+        one = jax.tree.map(lambda u, lane=lane: u[..., lane], two_updates(optim, float(rates[lane])))
+        _assert_tree_close(jax.tree.map(lambda u, lane=lane: u[..., lane], want), one, RTOL[jnp.float32])

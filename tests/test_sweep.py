@@ -94,6 +94,25 @@ def test_parabola_status_table_and_numpy_oracle(dtype, request):
             assert result.final_loss[lane] > 1e3 * 35.0
 
 
+def test_integer_step_counters_when_steps_do_not_fit_the_float_dtype(monkeypatch):
+    """Runs too long for exact float counters keep them in int32: same statuses and statistics."""
+    fits = _lanes.counters_fit
+    assert fits(2**24 - 1, jnp.float32) and not fits(2**24, jnp.float32)
+    x0 = jnp.asarray(5.0)
+    packed = jl.sweep(parabola, x0, optax.sgd, PARABOLA_LRS, steps=50, unroll=2)
+    _lanes.lane_program.cache_clear()
+    monkeypatch.setattr(_lanes, "counters_fit", lambda steps, dtype: False)
+    try:
+        separate = jl.sweep(parabola, x0, optax.sgd, PARABOLA_LRS, steps=50, unroll=2)
+    finally:
+        _lanes.lane_program.cache_clear()
+    assert separate.status.tolist() == PARABOLA_STATUS
+    np.testing.assert_array_equal(separate.diverged_at, packed.diverged_at)
+    np.testing.assert_array_equal(separate.losses, packed.losses)
+    for key, value in packed.stats.items():
+        np.testing.assert_array_equal(separate.stats[key], value)
+
+
 def test_edge_of_stability_on_linear_regression():
     """3% below 2/λmax (closed-form Hessian (2/n) AᵀA with a bias column) is stable, 3% above diverges."""
     x, y, params = regression_data()
