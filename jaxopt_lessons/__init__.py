@@ -8,12 +8,13 @@ Models are pure functions of parameter pytrees, gradients come from ``jax.grad``
 
 Submodules: ``calculus``, ``gradcheck``, ``models``, ``losses``, ``manual``, ``optim``,
 ``train``, ``sweep``, ``stability``, ``datasets``, ``plots`` (imported on first use),
-``problems``, ``cli``.
+``problems``, ``lanes`` (lanes-last MLP twins that ``sweep`` uses for speed), ``cli``.
 """
 
 from importlib import import_module as _import_module
 
 from . import datasets as datasets
+from . import lanes as lanes
 from . import manual as manual
 from . import optim as optim
 from . import problems as problems
@@ -59,6 +60,7 @@ __all__ = [
     "gradient_field",
     "half_mse",
     "init_mlp",
+    "lanes",
     "linear",
     "lr_range_test",
     "manual",
