@@ -28,28 +28,16 @@ import argparse
 import json
 import math
 import os
-import platform
-import resource
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-N_DEVICES = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-if "xla_force_host_platform_device_count" not in os.environ.get("XLA_FLAGS", ""):
-    os.environ["XLA_FLAGS"] = (
-        os.environ.get("XLA_FLAGS", "") + f" --xla_force_host_platform_device_count={N_DEVICES}"
-    ).strip()
-
-import numpy as np  # noqa: E402  (after XLA_FLAGS, as jax must be)
+import numpy as np
+from _machine import machine_description, max_rss_mib  # sets XLA_FLAGS: before jax
 
 RESULTS = Path(__file__).resolve().parent / "results" / "million_lanes.md"
 LR_LOW, LR_HIGH = 1e-4, 1.0
-
-
-def max_rss_mib() -> float:
-    """Peak resident set size of this process so far, in MiB (Linux reports KiB)."""
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
 def stability_bound(x: np.ndarray) -> float:
@@ -90,13 +78,15 @@ def run_size(n_lanes: int, steps: int, record_every: int) -> dict:
     jax.block_until_ready(result.final_loss)
     seconds = time.perf_counter() - start
     peak_rss = max_rss_mib()  # before the memory-analysis compilations below
-    # The batch size the sweep chose from its memory estimate (the same private helpers it uses).
+    # The batch size the sweep chose (its own private helper: memory estimate, CPU cap).
     from jaxopt_lessons import _lanes
+    from jaxopt_lessons.sweep import _batch_size
 
     chunk_records = math.ceil(math.ceil(steps / record_every) / 32)
     estimate = _lanes.lane_bytes(regression_loss, None, optax.sgd, params, (x, y), jnp.float32, chunk_records)
-    per_batch = max(1, _lanes.available_bytes(jax.devices()) // estimate)
-    batches = math.ceil(n_lanes / min(per_batch, n_lanes))
+    per_batch = _batch_size(None, n_lanes, jax.devices(), regression_loss, None, optax.sgd, params, (x, y),
+                            jnp.float32, chunk_records, False)
+    batches = math.ceil(n_lanes / per_batch)
 
     bound = stability_bound(data["x"])
     status = np.asarray(result.status)
@@ -150,21 +140,6 @@ def _spawn(n_lanes: int, steps: int, record_every: int) -> dict:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def machine_description() -> str:
-    """CPU model, cores, memory and library versions, as one line."""
-    import jax
-
-    model = platform.processor() or "unknown CPU"
-    try:
-        with open("/proc/cpuinfo") as handle:
-            model = next(line.split(":", 1)[1].strip() for line in handle if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
-    memory_gib = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
-    return (f"{model}, {N_DEVICES} cores, {memory_gib:.0f} GiB RAM; Python {platform.python_version()}, "
-            f"jax {jax.__version__}, NumPy {np.__version__}; XLA_FLAGS={os.environ.get('XLA_FLAGS', '')!r}")
-
-
 def report(runs: list[dict], big: dict) -> str:
     """The markdown report: one row per run, the memory slope, the checks."""
     small, medium = runs
@@ -182,7 +157,8 @@ def report(runs: list[dict], big: dict) -> str:
         )
     slope_big_kib = 1024 * (big["peak_rss_mib"] - medium["peak_rss_mib"]) / (big["lanes"] - medium["lanes"])
     batching = (
-        f"the sweep ran them in {big['batches']} batches"
+        f"the sweep split them automatically into {big['batches']} batches (on CPU at most 512 lanes per "
+        "device, measured fastest; on an accelerator the memory estimate alone sets the batch)"
         if big["batches"] > 1
         else "one batch sufficed (the sweep splits only when its estimate exceeds half the free memory)"
     )
@@ -230,7 +206,12 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.from_json:
         saved = json.loads(args.from_json.read_text())
-        print(_render(saved["runs"], saved["big"], saved["machine"]))
+        text = _render(saved["runs"], saved["big"], saved["machine"])
+        print(text)
+        if args.out != args.from_json:
+            from jaxopt_lessons._io import atomic_write_text
+
+            atomic_write_text(args.out, text)
         return 0
     lanes, steps = (10_000, 100) if args.quick else (args.lanes, args.steps)
     sizes = [1_000, 4_000] if args.quick else [int(v) for v in args.memory_sizes.split(",")]

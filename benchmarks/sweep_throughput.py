@@ -51,20 +51,13 @@ import argparse
 import json
 import math
 import os
-import platform
-import resource
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-N_DEVICES = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-if "xla_force_host_platform_device_count" not in os.environ.get("XLA_FLAGS", ""):
-    os.environ["XLA_FLAGS"] = (
-        os.environ.get("XLA_FLAGS", "") + f" --xla_force_host_platform_device_count={N_DEVICES}"
-    ).strip()
-
-import numpy as np  # noqa: E402  (after XLA_FLAGS, as jax must be)
+import numpy as np
+from _machine import N_DEVICES, machine_description, max_rss_mib  # sets XLA_FLAGS: before jax
 
 RESULTS = Path(__file__).resolve().parent / "results" / "sweep_throughput.md"
 BLOCKS = 5  # the loops are timed in blocks and the fastest block counts (the machine may be shared)
@@ -75,11 +68,6 @@ ROWS = ("numpy", "jit_step", "scan", "sweep_1", "sweep_all", "sweep_vmap", "swee
 def learning_rates(n_lanes: int, shift: float = 1.0) -> np.ndarray:
     """``n_lanes`` log-spaced learning rates from 0.01 to 10 (times ``shift`` for repeats)."""
     return np.geomspace(LR_LOW, LR_HIGH, n_lanes) * shift
-
-
-def max_rss_mib() -> float:
-    """Peak resident set size of this process so far, in MiB (Linux reports KiB)."""
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
 # --- the rows, each run inside its own process ---------------------------------------
@@ -411,29 +399,6 @@ def run_row(name: str, config: dict) -> dict:
 
 
 # --- the driver: one fresh process per row, one table ------------------------------------
-
-
-def machine_description() -> str:
-    """CPU model, cores, memory and library versions, as one markdown line."""
-    import jax
-    import jaxlib
-    import optax
-
-    model = platform.processor() or "unknown CPU"
-    try:
-        with open("/proc/cpuinfo") as handle:
-            model = next(line.split(":", 1)[1].strip() for line in handle if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
-    try:
-        memory_gib = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
-        memory = f"{memory_gib:.0f} GiB RAM"
-    except (ValueError, OSError, AttributeError):
-        memory = "RAM unknown"
-    return (f"{model}, {N_DEVICES} cores available, {memory}; {platform.system()} {platform.machine()}; "
-            f"Python {platform.python_version()}, jax {jax.__version__}, jaxlib {jaxlib.__version__}, "
-            f"optax {optax.__version__}, NumPy {np.__version__}; "
-            f"XLA_FLAGS={os.environ.get('XLA_FLAGS', '')!r}")
 
 
 def _spawn(name: str, config: dict) -> dict | None:
