@@ -52,6 +52,15 @@ class StatusRules(NamedTuple):
 # --- status rules (host side, NumPy; thresholds documented in ``sweep``) --------------
 
 
+def _plateau_tolerance(loss0: np.ndarray, start: np.ndarray, end: np.ndarray, rules: StatusRules) -> np.ndarray:
+    """How far the loss may move from ``start`` to ``end`` and still count as a plateau.
+
+    ``plateau_rtol`` of the run's total change ``|L_0 - L_end|``, plus 8 ulps of the losses.
+    """
+    eps = np.finfo(np.result_type(end.dtype, np.float32)).eps
+    return rules.plateau_rtol * np.abs(loss0 - end) + 8 * eps * np.maximum(np.abs(start), np.abs(end))
+
+
 def classify(
     *,
     loss0: np.ndarray,
@@ -65,11 +74,8 @@ def classify(
     rules: StatusRules,
 ) -> np.ndarray:
     """The status of every lane from its scan statistics (rules in ``sweep``'s docstring)."""
-    eps = np.finfo(np.result_type(final_loss.dtype, np.float32)).eps
     with np.errstate(invalid="ignore", over="ignore"):
-        tol = rules.plateau_rtol * np.abs(loss0 - final_loss) + 8 * eps * np.maximum(
-            np.abs(loss_mid), np.abs(final_loss)
-        )
+        tol = _plateau_tolerance(loss0, loss_mid, final_loss, rules)
         late_drop = loss_mid - final_loss
         falling = late_drop > tol
         plateau = np.abs(late_drop) <= tol
@@ -95,11 +101,8 @@ def settled(
     rules: StatusRules,
 ) -> np.ndarray:
     """Lanes that are finished for early stopping: diverged, or converged over the last chunk."""
-    eps = np.finfo(np.result_type(end_loss.dtype, np.float32)).eps
     with np.errstate(invalid="ignore", over="ignore"):
-        tol = rules.plateau_rtol * np.abs(loss0 - end_loss) + 8 * eps * np.maximum(
-            np.abs(chunk_start_loss), np.abs(end_loss)
-        )
+        tol = _plateau_tolerance(loss0, chunk_start_loss, end_loss, rules)
         plateau = np.abs(chunk_start_loss - end_loss) <= tol
         moving = last_sq_update > rules.settle_ratio**2 * max_sq_update
     return ~alive | (plateau & ~moving)
