@@ -209,7 +209,7 @@ def main(argv: list[str] | None = None) -> int:
         text = _render(saved["runs"], saved["big"], saved["machine"])
         print(text)
         if args.out != args.from_json:
-            from jaxopt_lessons._io import atomic_write_text
+            from jaxopt_lessons.io import atomic_write_text
 
             atomic_write_text(args.out, text)
         return 0
@@ -226,7 +226,7 @@ def main(argv: list[str] | None = None) -> int:
     text = _render(runs, big, machine)
     print(text)
     if not args.quick:
-        from jaxopt_lessons._io import atomic_write_json, atomic_write_text
+        from jaxopt_lessons.io import atomic_write_json, atomic_write_text
 
         atomic_write_text(args.out, text)
         atomic_write_json(args.out.with_suffix(".json"), {"runs": runs, "big": big, "machine": machine})

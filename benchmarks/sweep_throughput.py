@@ -524,7 +524,7 @@ def main(argv: list[str] | None = None) -> int:
             f"Machine: {machine}\n\n{make_table(rows, config)}\n")
     print(text)
     if not args.quick:
-        from jaxopt_lessons._io import atomic_write_text
+        from jaxopt_lessons.io import atomic_write_text
 
         atomic_write_text(args.out, text)
         print(f"written to {args.out}", file=sys.stderr)

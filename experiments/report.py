@@ -229,7 +229,7 @@ def build_report(out: str | Path, *, lessons: Sequence[str] = LESSONS, package: 
 
 def write_report(out: str | Path, *, lessons: Sequence[str] = LESSONS, package: str = "experiments") -> Path:
     """Writes :func:`build_report` to ``<out>/REPORT.md`` atomically and returns its path."""
-    from jaxopt_lessons._io import atomic_write_text
+    from jaxopt_lessons.io import atomic_write_text
 
     return atomic_write_text(Path(out) / REPORT_FILE, build_report(out, lessons=lessons, package=package))
 

@@ -10,7 +10,7 @@ Guarantees:
 * A failing lesson is reported with its traceback (on screen and in
   ``<out>/<lesson>/error.txt``); it never stops the other lessons nor erases any file of
   theirs. The exit code is 1 when any lesson failed, 2 for unknown lesson names.
-* Every file is written atomically (temporary file + rename, :mod:`jaxopt_lessons._io`).
+* Every file is written atomically (temporary file + rename, :mod:`jaxopt_lessons.io`).
 * Numerical precision: **every lesson runs with ``jax_enable_x64`` on** (float64 by default).
   The seed notebook computes in NumPy float64, and reproducing its printed numbers to the
   last digit (linear regression's w = 2.941, XOR's 0.0298, ...) needs it; the problems are
@@ -164,7 +164,7 @@ def run_lesson(name: str, out: Path, *, quick: bool, package: str = "experiments
     """
     import jax
 
-    from jaxopt_lessons._io import atomic_write_json, atomic_write_text
+    from jaxopt_lessons.io import atomic_write_json, atomic_write_text
 
     lesson_dir = Path(out) / name
     lesson_dir.mkdir(parents=True, exist_ok=True)

@@ -14,6 +14,7 @@ Submodules: ``calculus``, ``gradcheck``, ``models``, ``losses``, ``manual``, ``o
 from importlib import import_module as _import_module
 
 from . import datasets as datasets
+from . import io as io
 from . import lanes as lanes
 from . import manual as manual
 from . import optim as optim
@@ -60,6 +61,7 @@ __all__ = [
     "gradient_field",
     "half_mse",
     "init_mlp",
+    "io",
     "lanes",
     "linear",
     "lr_range_test",

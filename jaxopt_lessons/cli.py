@@ -255,7 +255,7 @@ def _run_sweep(options: argparse.Namespace) -> int:
     import jax
 
     from . import problems, stability
-    from ._io import save_figure
+    from .io import save_figure
     from .sweep import sweep as run_sweep
 
     try:

@@ -17,7 +17,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from ._io import atomic_write_json
+from .io import atomic_write_json
 
 _FORMAT = "jaxopt_lessons.SweepResult"
 _VERSION = 1

@@ -181,7 +181,7 @@ def _write_json(path, scale):
 def _write_png(path, scale):
     import matplotlib.pyplot as plt
 
-    from jaxopt_lessons._io import save_figure
+    from jaxopt_lessons.io import save_figure
 
     fig, ax = plt.subplots()
     ax.plot([0, 1], [0, scale])

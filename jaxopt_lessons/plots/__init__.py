@@ -10,7 +10,7 @@ seed x learning-rate heatmaps, success fractions), ``research`` (sharpness trace
 LR finder, LoRA, scaling laws, optimizer comparisons).
 """
 
-from .._io import save_figure as save_figure
+from ..io import save_figure as save_figure
 from . import calculus, research, sweeps, training
 from .calculus import *  # noqa: F403  (each submodule defines __all__)
 from .research import *  # noqa: F403
