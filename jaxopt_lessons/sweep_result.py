@@ -157,14 +157,26 @@ class SweepResult:
         """The step of each record: ``arange(n_records) * record_every``."""
         return np.arange(self.losses.shape[1]) * self.record_every
 
-    def best(self) -> dict[str, Any] | None:
+    def best(self, optimizer: str | None = None) -> dict[str, Any] | None:
         """The lane with the lowest finite final loss among non-diverged lanes.
+
+        Args:
+          optimizer: only consider this optimizer's lanes (default: every lane).
 
         Returns:
           ``{"lane", "optimizer", "seed", "learning_rate", "final_loss", "status"}``, or
-          ``None`` when every lane diverged.
+          ``None`` when every (considered) lane diverged.
+
+        Raises:
+          ValueError: if ``optimizer`` is not one of the sweep's optimizer names.
         """
-        candidates = np.flatnonzero((self.status != "diverged") & np.isfinite(self.final_loss))
+        considered = np.ones(self.n_lanes, bool)
+        if optimizer is not None:
+            names = sorted(set(self.optimizers.tolist()))
+            if optimizer not in names:
+                raise ValueError(f"unknown optimizer {optimizer!r}; this sweep has {', '.join(map(repr, names))}")
+            considered = self.optimizers == optimizer
+        candidates = np.flatnonzero(considered & (self.status != "diverged") & np.isfinite(self.final_loss))
         if candidates.size == 0:
             return None
         lane = int(candidates[np.argmin(self.final_loss[candidates])])
