@@ -1,8 +1,8 @@
 """What every benchmark needs before and after importing JAX.
 
-Importing this module sets ``XLA_FLAGS=--xla_force_host_platform_device_count=<cores>``
-(unless the flag is already there), so it must be imported before ``jax``; the library
-itself never touches the flag.
+Importing this module asks JAX for one CPU device per usable core
+(:func:`jaxopt_lessons.use_cpu_cores`), so it must be imported before any JAX
+computation.
 """
 
 from __future__ import annotations
@@ -11,11 +11,9 @@ import os
 import platform
 import resource
 
-N_DEVICES = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-if "xla_force_host_platform_device_count" not in os.environ.get("XLA_FLAGS", ""):
-    os.environ["XLA_FLAGS"] = (
-        os.environ.get("XLA_FLAGS", "") + f" --xla_force_host_platform_device_count={N_DEVICES}"
-    ).strip()
+import jaxopt_lessons as jl
+
+N_DEVICES = jl.use_cpu_cores()
 
 
 def max_rss_mib() -> float:
@@ -44,4 +42,4 @@ def machine_description() -> str:
     return (f"{model}, {N_DEVICES} cores available, {memory}; {platform.system()} {platform.machine()}; "
             f"Python {platform.python_version()}, jax {jax.__version__}, jaxlib {jaxlib.__version__}, "
             f"optax {optax.__version__}, NumPy {np.__version__}; "
-            f"XLA_FLAGS={os.environ.get('XLA_FLAGS', '')!r}")
+            f"jax_num_cpu_devices={jax.config.jax_num_cpu_devices}")

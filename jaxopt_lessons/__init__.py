@@ -23,6 +23,7 @@ from .calculus import derivative as derivative
 from .calculus import gradient_field as gradient_field
 from .calculus import numerical_grad as numerical_grad
 from .calculus import tangent_line as tangent_line
+from .devices import use_cpu_cores as use_cpu_cores
 from .gradcheck import GradCheck as GradCheck
 from .gradcheck import assert_grad_close as assert_grad_close
 from .gradcheck import check_grad as check_grad
@@ -76,6 +77,7 @@ __all__ = [
     "sharpness",
     "sweep",
     "tangent_line",
+    "use_cpu_cores",
 ]
 
 

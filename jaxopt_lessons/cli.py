@@ -10,10 +10,11 @@ command.
 
 Bad arguments print one line on stderr and exit with status 2, never a traceback.
 
-Devices: JAX reads ``XLA_FLAGS`` once, when its backend first starts, so :func:`main`
-sets ``--xla_force_host_platform_device_count=<usable cores>`` (unless the user's
-``XLA_FLAGS`` already sets it) before any computation; on a CPU-only machine the lanes
-are then sharded over one host device per core. The library itself never touches the flag.
+Devices: JAX fixes its number of CPU devices when its backend first starts, so
+:func:`main` calls :func:`jaxopt_lessons.use_cpu_cores` (one device per usable core, or
+``--devices`` if more) before any computation, unless the user's ``XLA_FLAGS`` already
+sets ``--xla_force_host_platform_device_count``; on a CPU-only machine the lanes are then
+sharded over one device per core.
 """
 
 from __future__ import annotations
@@ -29,14 +30,14 @@ from typing import Any
 
 import numpy as np
 
+from .devices import BackendAlreadyStartedError, usable_cores, use_cpu_cores
+
 __all__ = [
     "OPTIMIZERS",
     "build_parser",
-    "ensure_host_devices",
     "main",
     "optimizer_factory",
     "parse_learning_rates",
-    "usable_cores",
 ]
 
 PROG = "jaxopt-lessons"
@@ -206,28 +207,14 @@ def build_parser() -> argparse.ArgumentParser:
 # --------------------------------------------------------------------------- devices
 
 
-def usable_cores() -> int:
-    """CPU cores this process may run on (its affinity mask where the OS has one)."""
+def _use_host_devices(count: int) -> None:
+    """One CPU device per core (or ``count``) for the sweep, unless the user's ``XLA_FLAGS`` sets a count."""
+    if DEVICE_COUNT_FLAG in os.environ.get("XLA_FLAGS", ""):
+        return
     try:
-        return max(len(os.sched_getaffinity(0)), 1)
-    except (AttributeError, OSError):
-        return max(os.cpu_count() or 1, 1)
-
-
-def ensure_host_devices(count: int) -> bool:
-    """Asks XLA for ``count`` host devices, unless ``XLA_FLAGS`` already sets a count.
-
-    Only effective before JAX's backend starts (the first computation or
-    ``jax.devices()``), which is why :func:`main` calls it first.
-
-    Returns:
-      Whether the flag was added.
-    """
-    flags = os.environ.get("XLA_FLAGS", "")
-    if DEVICE_COUNT_FLAG in flags:
-        return False
-    os.environ["XLA_FLAGS"] = f"{flags} {DEVICE_COUNT_FLAG}={count}".strip()
-    return True
+        use_cpu_cores(count)
+    except BackendAlreadyStartedError:
+        pass  # main() called inside a process that already computes: it keeps the devices it has
 
 
 # --------------------------------------------------------------------------- commands
@@ -396,12 +383,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if options.command is None:
         print(f"{PROG}: error: a command is required: sweep or problems (see {PROG} --help)", file=sys.stderr)
         return 2
-    previous = os.environ.get("XLA_FLAGS")
-    count = max(usable_cores(), getattr(options, "devices", None) or 0)
-    ensure_host_devices(count)
     try:
         if options.command == "problems":
             return _list_problems()
+        _use_host_devices(max(usable_cores(), options.devices or 0))
         return _run_sweep(options)
     except UsageError as error:
         print(f"{PROG}: error: {error}", file=sys.stderr)
@@ -409,9 +394,3 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"{PROG}: interrupted", file=sys.stderr)
         return 130
-    finally:
-        # The backend has read the flag by now; leave the caller's environment as it was.
-        if previous is None:
-            os.environ.pop("XLA_FLAGS", None)
-        else:
-            os.environ["XLA_FLAGS"] = previous

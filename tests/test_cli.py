@@ -1,7 +1,7 @@
 """The ``jaxopt-lessons`` command line: exit codes, output lines, files, bad arguments.
 
 In-process through ``main([...])`` (capsys) and once through the installed console
-script in a fresh process, which is where the host-device flag can take effect.
+script in a fresh process, which is where the CPU device count can take effect.
 """
 
 from __future__ import annotations
@@ -132,7 +132,7 @@ def test_sweep_prints_lanes_best_and_curvature_bound_and_writes_json(tmp_path, c
                        "--steps", "50", "--out", str(out)])
     captured = capsys.readouterr()
     assert status == 0, captured.err
-    assert dict(os.environ) == environ_before  # XLA_FLAGS restored
+    assert dict(os.environ) == environ_before  # the environment is left alone
     lanes = _lane_lines(captured.out)
     assert [lane[0] for lane in lanes] == pytest.approx(rates)
     assert {lane[1] for lane in lanes} == {"-"}
@@ -174,7 +174,7 @@ def test_plot_png_is_written(tmp_path, capsys):
 
 
 def test_installed_console_script_sees_one_device_per_core(tmp_path):
-    """A fresh process: the CLI sets the host-device flag before JAX starts."""
+    """A fresh process: the CLI asks for one CPU device per core before JAX starts."""
     script = shutil.which("jaxopt-lessons", path=str(Path(sys.executable).parent)) or shutil.which("jaxopt-lessons")
     assert script, "the console script jaxopt-lessons is not installed"
     env = {key: value for key, value in os.environ.items() if key != "XLA_FLAGS"}
@@ -186,7 +186,7 @@ def test_installed_console_script_sees_one_device_per_core(tmp_path):
         capture_output=True, text=True, env=env, timeout=120, check=False,
     )
     assert completed.returncode == 0, completed.stderr
-    assert f"{cli.usable_cores()} devices (cpu)" in completed.stdout.splitlines()[0]
+    assert f"{jl.devices.usable_cores()} devices (cpu)" in completed.stdout.splitlines()[0]
     assert len(_lane_lines(completed.stdout)) == 4
     bound = _value_after(completed.stdout, "max_stable_lr")
     data = jl.datasets.seed_linear_regression()

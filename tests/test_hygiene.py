@@ -47,13 +47,22 @@ def test_no_private_jax_imports():
 
 
 def test_library_never_sets_xla_flags():
-    """Only entry points (CLI, experiments runner, benchmarks) may force host devices."""
+    """The device count is set in one place, ``jl.use_cpu_cores``; only the CLI reads the flag
+    (to leave a user's own count alone), and neither the package nor the benchmarks edit ``XLA_FLAGS``."""
     offenders = [
         str(path.relative_to(ROOT))
         for path in (ROOT / "jaxopt_lessons").rglob("*.py")
-        if "xla_force_host_platform_device_count" in path.read_text() and path.name not in {"cli.py", "__main__.py"}
+        if "xla_force_host_platform_device_count" in path.read_text() and path.name not in {"cli.py", "devices.py"}
     ]
     assert not offenders, offenders
+    writes = re.compile(r"""environ\[["']XLA_FLAGS["']\]\s*=|setdefault\(\s*["']XLA_FLAGS""")
+    editors = [
+        str(path.relative_to(ROOT))
+        for folder in ("jaxopt_lessons", "benchmarks")
+        for path in (ROOT / folder).rglob("*.py")
+        if writes.search(path.read_text())
+    ]
+    assert not editors, editors
 
 
 def test_ruff_is_configured_and_run_by_ci():
