@@ -20,7 +20,6 @@ sharded over one device per core.
 from __future__ import annotations
 
 import argparse
-import functools
 import math
 import os
 import re
@@ -30,6 +29,7 @@ from typing import Any
 
 import numpy as np
 
+from . import _catalog
 from .devices import BackendAlreadyStartedError, usable_cores, use_cpu_cores
 
 __all__ = [
@@ -43,10 +43,9 @@ __all__ = [
 PROG = "jaxopt-lessons"
 DEVICE_COUNT_FLAG = "--xla_force_host_platform_device_count"
 
-OPTAX_OPTIMIZERS: tuple[str, ...] = ("sgd", "momentum", "nesterov", "adam", "adamw", "lion")
-"""Optimizer names: optax's, and ``hand-<name>`` for the twin in :mod:`jaxopt_lessons.optim`."""
-
-OPTIMIZERS: tuple[str, ...] = OPTAX_OPTIMIZERS + tuple(f"hand-{name}" for name in OPTAX_OPTIMIZERS)
+OPTIMIZERS: tuple[str, ...] = (*_catalog.OPTIMIZERS, *(f"hand-{name}" for name in _catalog.OPTIMIZERS))
+"""Optimizer names: those of :data:`jaxopt_lessons.optim.OPTIMIZERS` (optax's), and
+``hand-<name>`` for the hand-rolled twin in :mod:`jaxopt_lessons.optim`."""
 
 
 class UsageError(Exception):
@@ -140,32 +139,23 @@ def _optimizer_names(text: str) -> list[str]:
 def optimizer_factory(name: str) -> Callable[[Any], Any]:
     """The factory ``learning_rate -> GradientTransformation`` called ``name`` (see :data:`OPTIMIZERS`).
 
-    ``momentum`` is SGD with heavy-ball momentum 0.9, ``nesterov`` the same with Nesterov's
-    correction; ``hand-<name>`` is the hand-rolled twin from :mod:`jaxopt_lessons.optim`.
+    :func:`jaxopt_lessons.optim.factory`: ``momentum`` is SGD with heavy-ball momentum 0.9,
+    ``nesterov`` the same with Nesterov's correction; ``hand-<name>`` is the hand-rolled twin
+    from :mod:`jaxopt_lessons.optim`.
 
     Raises:
       ValueError: for an unknown name (the message lists the valid ones).
     """
-    import optax
-
     from . import optim
 
     if name not in OPTIMIZERS:
         raise ValueError(f"unknown optimizer {name!r}; expected one of {', '.join(OPTIMIZERS)}")
-    hand = name.startswith("hand-")
-    base = name.removeprefix("hand-")
-    module: Any = optim if hand else optax
-    if base == "momentum":
-        return functools.partial(module.sgd, momentum=_MOMENTUM)
-    if base == "nesterov":
-        return functools.partial(module.sgd, momentum=_MOMENTUM, nesterov=True)
-    return getattr(module, base)
+    return optim.factory(name.removeprefix("hand-"), hand=name.startswith("hand-"))
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``jaxopt-lessons``."""
     from . import __version__
-    from .problems import PROBLEMS
 
     parser = _Parser(
         prog=PROG,
@@ -177,11 +167,13 @@ def build_parser() -> argparse.ArgumentParser:
         "sweep",
         help="train every (optimizer, seed, learning rate) lane of a problem in one compiled batch",
         description=(
-            "Sweep learning rates of a built-in problem: one line per lane (learning rate, seed, "
+            "Sweep learning rates of a built-in problem: one line per lane (learning rate, seed,\n"
             "final loss, status), the best learning rate and the curvature bound 2/sharpness at the start."
         ),
+        epilog=_problems_epilog(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    sweep.add_argument("problem", metavar="PROBLEM", help=f"one of: {', '.join(PROBLEMS)}")
+    sweep.add_argument("problem", metavar="PROBLEM", help=f"one of: {', '.join(_catalog.PROBLEMS)} (see below)")
     sweep.add_argument(
         "--optimizer", required=True, type=_optimizer_names, metavar="NAME[,NAME...]",
         help=f"one or more of: {', '.join(OPTIMIZERS)}",
@@ -190,7 +182,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--lr", required=True, type=parse_learning_rates, metavar="LO:HI:N|a,b,c",
         help="N log-spaced learning rates from LO to HI inclusive, or a comma-separated list",
     )
-    sweep.add_argument("--steps", type=_positive_int, default=None, help="updates per lane (default: the problem's)")
+    sweep.add_argument(
+        "--steps", type=_positive_int, default=None, help="updates per lane (default: the problem's, listed below)"
+    )
     sweep.add_argument(
         "--seeds", type=_positive_int, default=None,
         help="number of random starts (only for problems started at random: xor, moons; default 1)",
@@ -202,6 +196,16 @@ def build_parser() -> argparse.ArgumentParser:
     sweep.add_argument("--progress", action="store_true", help="show a progress bar")
     commands.add_parser("problems", help="list the built-in problems")
     return parser
+
+
+def _problems_epilog() -> str:
+    """The problems with their default steps, for ``sweep --help``."""
+    width = max(map(len, _catalog.PROBLEMS))
+    lines = [f"problems (default steps, a learning-rate range worth sweeping for SGD; see {PROG} problems):"]
+    for name, info in _catalog.PROBLEMS.items():
+        low, high = info.default_learning_rates
+        lines.append(f"  {name:<{width}}  {info.default_steps:>6} steps  lr {low:g}..{high:g}")
+    return "\n".join(lines)
 
 
 # --------------------------------------------------------------------------- devices
@@ -224,7 +228,7 @@ def _fmt(value: float) -> str:
     return f"{value:.4e}" if math.isfinite(value) else str(value)
 
 
-_MOMENTUM = 0.9
+_MOMENTUM = _catalog.MOMENTUM
 _MOMENTUM_BOUNDS = {
     # Largest stable step on a quadratic, as a multiple of 2/lambda_max (linear stability
     # of the two-term recurrences of optax's trace with decay beta).
@@ -334,13 +338,10 @@ def _write(write: Callable[[], Any], flag: str, path: str) -> None:
 
 
 def _list_problems() -> int:
-    from .problems import PROBLEMS, get_problem
-
-    for name in PROBLEMS:
-        problem = get_problem(name)
-        start = "random start (seeds)" if problem.random_init else "fixed start"
-        low, high = problem.default_learning_rates
-        print(f"{name:<18} {problem.description}  [{start}; {problem.default_steps} steps; lr {low:g}..{high:g}]")
+    for name, info in _catalog.PROBLEMS.items():
+        start = "random start (seeds)" if info.random_init else "fixed start"
+        low, high = info.default_learning_rates
+        print(f"{name:<18} {info.description}  [{start}; {info.default_steps} steps; lr {low:g}..{high:g}]")
     return 0
 
 

@@ -6,6 +6,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import jax
 import jax.numpy as jnp
 import optax
@@ -51,3 +53,12 @@ def accuracy(logits_or_probs: jax.Array, y: jax.Array, *, from_logits: bool = Tr
     threshold = 0.0 if from_logits else 0.5
     predicted = (scores > threshold).astype(y.dtype if jnp.issubdtype(y.dtype, jnp.floating) else jnp.int32)
     return jnp.mean(predicted.reshape(y.shape) == y)
+
+
+MLP_LOSSES: dict[str, Callable[[jax.Array, jax.Array], jax.Array]] = {
+    "mse": mse,
+    "half_mse": half_mse,
+    "bce": bce_with_logits,
+}
+"""Loss name -> ``loss(output, y)``: the ``loss=`` names of :mod:`jaxopt_lessons.manual`'s MLP
+gradients (``"bce"`` takes the last layer's logits)."""

@@ -36,7 +36,6 @@ Params = Any
 GradFn = Callable[..., tuple[jax.Array, Params]]
 
 __all__ = [
-    "ACTIVATION_DERIVATIVES",
     "LOSSES",
     "OUTPUT_ACTIVATIONS",
     "linear_regression_grad",
@@ -47,19 +46,13 @@ __all__ = [
     "sum_to_shape",
 ]
 
-ACTIVATION_DERIVATIVES: dict[str, Callable[[jax.Array, jax.Array], jax.Array]] = {
-    "sigmoid": lambda z, h: h * (1 - h),  # sigma' = sigma (1 - sigma)
-    "relu": lambda z, h: (z > 0).astype(h.dtype),  # 0 at z = 0, like jax.nn.relu
-    "tanh": lambda z, h: 1 - h * h,  # tanh' = 1 - tanh^2
-    "identity": lambda z, h: jnp.ones_like(h),
-}
-r"""Activation name -> :math:`\phi'(z)` written as a function of ``z`` and ``h = phi(z)``."""
+# Activations (function and derivative) come from models.ACTIVATIONS, losses from losses.MLP_LOSSES.
 
-OUTPUT_ACTIVATIONS: tuple[str, ...] = ("sigmoid", "identity", "relu", "tanh")
+OUTPUT_ACTIVATIONS: tuple[str, ...] = tuple(models.ACTIVATIONS)
 """Valid ``output_activation`` names (``"bce"`` needs ``"sigmoid"`` or ``"identity"``)."""
 
-LOSSES: tuple[str, ...] = ("mse", "half_mse", "bce")
-"""Valid ``loss`` names of :func:`mlp_grad`."""
+LOSSES: tuple[str, ...] = tuple(losses.MLP_LOSSES)
+"""Valid ``loss`` names of :func:`mlp_grad` (the keys of :data:`jaxopt_lessons.losses.MLP_LOSSES`)."""
 
 
 def sum_to_shape(grad: jax.Array, shape: Sequence[int]) -> jax.Array:
@@ -141,7 +134,7 @@ def _check_linear_params(params: Any) -> None:
 
 
 def _check_mlp_options(activation: str, output_activation: str, loss: str) -> None:
-    check_choice(activation, ACTIVATION_DERIVATIVES, "activation")
+    check_choice(activation, models.ACTIVATIONS, "activation")
     check_choice(output_activation, OUTPUT_ACTIVATIONS, "output_activation")
     check_choice(loss, LOSSES, "loss")
     if loss == "bce" and output_activation not in ("sigmoid", "identity"):
@@ -191,7 +184,7 @@ def _loss_and_output_delta(
     scale = 2.0 if loss == "mse" else 1.0
     value = jnp.mean(error**2) * (1.0 if loss == "mse" else 0.5)
     d_output = sum_to_shape(scale * error / error.size, h.shape)
-    return value, d_output * ACTIVATION_DERIVATIVES[output_activation](z, h)
+    return value, d_output * models.ACTIVATIONS[output_activation].derivative(z, h)
 
 
 def mlp_grad(
@@ -261,7 +254,7 @@ def mlp_grad(
         name = output_activation if index == n_layers - 1 else activation
         z = hidden_outputs[-1] @ layer["W"] + layer["b"]
         pre_activations.append(z)
-        hidden_outputs.append(models.ACTIVATIONS[name](z))
+        hidden_outputs.append(models.ACTIVATIONS[name].fn(z))
 
     value, delta = _loss_and_output_delta(
         pre_activations[-1], hidden_outputs[-1], y, output_activation, loss
@@ -274,7 +267,7 @@ def mlp_grad(
         grad_w = _outer_sum(h_in, delta)
         grads[index] = {"W": _like(grad_w, layer["W"]), "b": _like(delta, layer["b"])}
         if index > 0:
-            derivative = ACTIVATION_DERIVATIVES[activation]
+            derivative = models.ACTIVATIONS[activation].derivative
             delta = (delta @ jnp.asarray(layer["W"]).T) * derivative(
                 pre_activations[index - 1], hidden_outputs[index]
             )
@@ -338,7 +331,7 @@ def _cached_loss_fn(
     activation: str, output_activation: str, loss: str
 ) -> Callable[[Params, jax.Array, jax.Array], jax.Array]:
     logits_output = "identity" if loss == "bce" else output_activation
-    criterion = {"mse": losses.mse, "half_mse": losses.half_mse, "bce": losses.bce_with_logits}[loss]
+    criterion = losses.MLP_LOSSES[loss]
 
     def loss_fn(params: Params, x: jax.Array, y: jax.Array) -> jax.Array:
         output = models.mlp(params, x, activation=activation, output_activation=logits_output)

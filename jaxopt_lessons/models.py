@@ -9,7 +9,7 @@ applied as ``h <- act(h @ W + b)``; a 1-D linear model is ``{"w", "b"}`` applied
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -18,13 +18,38 @@ from ._validate import check_choice, check_positive_int, is_finite_number
 
 Params = Any
 
-ACTIVATIONS: dict[str, Callable[[jax.Array], jax.Array]] = {
-    "sigmoid": jax.nn.sigmoid,
-    "relu": jax.nn.relu,
-    "tanh": jnp.tanh,
-    "identity": lambda z: z,
+
+class Activation(NamedTuple):
+    r"""An elementwise activation :math:`h = \phi(z)` and its derivative.
+
+    Attributes:
+      fn: :math:`\phi`, ``z -> h``.
+      derivative: :math:`\phi'(z)` written as a function of ``z`` and ``h = fn(z)``,
+        ``(z, h) -> phi'(z)``, so backpropagation reuses the forward pass's outputs.
+
+    Calling an ``Activation`` applies ``fn``.
+    """
+
+    fn: Callable[[jax.Array], jax.Array]
+    derivative: Callable[[jax.Array, jax.Array], jax.Array]
+
+    def __call__(self, z: jax.Array) -> jax.Array:
+        """``fn(z)``."""
+        return self.fn(z)
+
+
+def _identity(z: jax.Array) -> jax.Array:
+    return z
+
+
+ACTIVATIONS: dict[str, Activation] = {
+    "sigmoid": Activation(jax.nn.sigmoid, lambda z, h: h * (1 - h)),  # sigma' = sigma (1 - sigma)
+    "relu": Activation(jax.nn.relu, lambda z, h: (z > 0).astype(h.dtype)),  # 0 at z = 0, like jax.nn.relu
+    "tanh": Activation(jnp.tanh, lambda z, h: 1 - h * h),  # tanh' = 1 - tanh^2
+    "identity": Activation(_identity, lambda z, h: jnp.ones_like(h)),
 }
-"""Activation name -> elementwise function, the names every ``activation=`` accepts."""
+"""Activation name -> :class:`Activation` (function and derivative): the names every
+``activation=`` accepts, in :func:`mlp` and in :mod:`jaxopt_lessons.manual`'s backpropagation."""
 
 
 def get_activation(name: str, argname: str = "activation") -> Callable[[jax.Array], jax.Array]:
@@ -33,7 +58,7 @@ def get_activation(name: str, argname: str = "activation") -> Callable[[jax.Arra
     Raises:
       ValueError: if ``name`` is unknown; the message lists the valid names.
     """
-    return ACTIVATIONS[check_choice(name, ACTIVATIONS, argname)]
+    return ACTIVATIONS[check_choice(name, ACTIVATIONS, argname)].fn
 
 
 def init_mlp(

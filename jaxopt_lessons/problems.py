@@ -25,7 +25,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from . import datasets, manual, models
+from . import _catalog, datasets, manual, models
 from ._validate import check_choice
 
 Params = Any
@@ -123,14 +123,22 @@ def _default_dtype(dtype: Any) -> Any:
     return dtype
 
 
+def _listed(name: str) -> dict[str, Any]:
+    """The name, description and defaults of problem ``name`` as :mod:`._catalog` lists them."""
+    info = _catalog.PROBLEMS[name]
+    return {
+        "name": name,
+        "description": info.description,
+        "default_steps": info.default_steps,
+        "default_learning_rates": info.default_learning_rates,
+    }
+
+
 def _quadratic(dtype: Any) -> Problem:
     return Problem(
-        name="quadratic",
-        description="the seed's parabola x^2 + 10 from x = 5 (minimum 10 at 0, GD stable for lr < 1)",
+        **_listed("quadratic"),
         loss_fn=quadratic_loss,
         init=jnp.asarray(5.0, dtype),
-        default_steps=50,
-        default_learning_rates=(1e-3, 1.5),
         grad_fn=quadratic_grad,
         min_loss=10.0,
     )
@@ -138,12 +146,9 @@ def _quadratic(dtype: Any) -> Problem:
 
 def _rosenbrock(dtype: Any) -> Problem:
     return Problem(
-        name="rosenbrock",
-        description="Rosenbrock's valley (1-x)^2 + 100(y-x^2)^2 from (-1.5, 2) (minimum 0 at (1, 1))",
+        **_listed("rosenbrock"),
         loss_fn=rosenbrock_loss,
         init=jnp.asarray([-1.5, 2.0], dtype),
-        default_steps=2000,
-        default_learning_rates=(1e-5, 1e-2),
         grad_fn=rosenbrock_grad,
         min_loss=0.0,
     )
@@ -153,13 +158,10 @@ def _linear_regression(dtype: Any) -> Problem:
     data = datasets.seed_linear_regression()
     x, y = jnp.asarray(data["x"], dtype), jnp.asarray(data["y"], dtype)
     return Problem(
-        name="linear-regression",
-        description="the seed's least squares y = w x + b on its 100 noisy points, from its random start",
+        **_listed("linear-regression"),
         loss_fn=manual.linear_regression_loss,
         init={"w": jnp.asarray(data["w0"], dtype), "b": jnp.asarray(data["b0"], dtype)},
         args=(x, y),
-        default_steps=100,
-        default_learning_rates=(1e-4, 1.0),
         grad_fn=manual.linear_regression_grad,
         min_loss=_least_squares_minimum(data["x"], data["y"]),
     )
@@ -179,13 +181,10 @@ def _xor(dtype: Any) -> Problem:
         return models.init_mlp(key, [2, 4, 1], scale=0.5, dtype=dtype)
 
     return Problem(
-        name="xor",
-        description="the seed's 2-4-1 sigmoid network, MSE on the XOR table, weights N(0, 0.5^2)",
+        **_listed("xor"),
         loss_fn=manual.mlp_loss_fn(**_XOR_OPTIONS),
         init=init,
         args=(X.astype(dtype), y.astype(dtype)),
-        default_steps=10000,
-        default_learning_rates=(1e-2, 100.0),
         grad_fn=manual.mlp_grad_fn(**_XOR_OPTIONS),
     )
 
@@ -204,13 +203,10 @@ def _moons(dtype: Any) -> Problem:
         return models.init_mlp(key, [2, 8, 4, 1], dtype=dtype)
 
     return Problem(
-        name="moons",
-        description="a 2-8-4-1 ReLU network, cross-entropy on logits, 200 two-moons points",
+        **_listed("moons"),
         loss_fn=manual.mlp_loss_fn(**_MOONS_OPTIONS),
         init=init,
         args=(X, y),
-        default_steps=2000,
-        default_learning_rates=(1e-3, 10.0),
         grad_fn=manual.mlp_grad_fn(**_MOONS_OPTIONS),
     )
 
@@ -223,8 +219,8 @@ _BUILDERS: dict[str, Callable[[Any], Problem]] = {
     "moons": _moons,
 }
 
-PROBLEMS: tuple[str, ...] = tuple(_BUILDERS)
-"""The names :func:`get_problem` accepts."""
+PROBLEMS: tuple[str, ...] = tuple(_catalog.PROBLEMS)
+"""The names :func:`get_problem` accepts, in listing order."""
 
 
 def get_problem(name: str, *, dtype: Any = None) -> Problem:

@@ -318,7 +318,7 @@ ROWS = [
     ("mlp unknown output_activation", call(jl.mlp, MLP, XB, output_activation="softmax"), ValueError,
      lists_all("unknown output_activation 'softmax'", models.ACTIVATIONS)),
     ("mlp_grad unknown activation", call(manual.mlp_grad, MLP, XB, YB, activation="gelu"), ValueError,
-     lists_all("unknown activation 'gelu'", manual.ACTIVATION_DERIVATIVES)),
+     lists_all("unknown activation 'gelu'", models.ACTIVATIONS)),
     ("mlp_grad unknown output_activation", call(manual.mlp_grad, MLP, XB, YB, output_activation="softmax"),
      ValueError, lists_all("unknown output_activation 'softmax'", manual.OUTPUT_ACTIVATIONS)),
     ("mlp_grad unknown loss", call(manual.mlp_grad, MLP, XB, YB, loss="l1"), ValueError,

@@ -119,6 +119,32 @@ def test_optimizer_names_map_to_optax_and_hand_twins():
         cli.optimizer_factory("hand-rmsprop")
 
 
+@pytest.mark.parametrize("name", list(jl.optim.OPTIMIZERS))
+def test_cli_names_come_from_the_optimizer_registry_and_its_twins_agree(name):
+    """``--optimizer`` accepts the registry's names and ``hand-<name>``; the optax and hand
+    factories of each name give the same updates (optax is the oracle)."""
+    import jax.numpy as jnp
+
+    assert name in cli.OPTIMIZERS and f"hand-{name}" in cli.OPTIMIZERS
+    assert cli.optimizer_factory(name) is jl.optim.factory(name)
+    assert cli.optimizer_factory(f"hand-{name}") is jl.optim.factory(name, hand=True)
+    params = jnp.array([1.5, -2.0, 0.5])
+    reference, hand = jl.optim.factory(name)(0.05), jl.optim.factory(name, hand=True)(0.05)
+    reference_state, hand_state = reference.init(params), hand.init(params)
+    for _ in range(5):
+        gradient = 2 * params * jnp.array([1.0, 3.0, 0.5])
+        expected, reference_state = reference.update(gradient, reference_state, params)
+        updates, hand_state = hand.update(gradient, hand_state, params)
+        np.testing.assert_allclose(updates, expected, rtol=1e-5, atol=1e-7)
+        params = params + expected
+    assert set(cli.OPTIMIZERS) == {*jl.optim.OPTIMIZERS, *(f"hand-{n}" for n in jl.optim.OPTIMIZERS)}
+
+
+def test_registry_rejects_unknown_names_listing_the_valid_ones():
+    with pytest.raises(ValueError, match="unknown optimizer 'rmsprop'.*'sgd'.*'lion'"):
+        jl.optim.factory("rmsprop")
+
+
 # --------------------------------------------------------------------------- sweeps
 
 

@@ -69,6 +69,30 @@ def test_unknown_activation_lists_valid_names():
         jl.mlp(params, jnp.ones((1, 2)), output_activation="softmax")
 
 
+@pytest.mark.parametrize("name", sorted(NUMPY_ACTIVATIONS))
+def test_activation_registry_functions_and_derivatives_match_numpy_and_autodiff(name):
+    """One table: each activation's function equals NumPy's, its derivative (z, h) -> phi'(z)
+    equals jax.grad of the function (away from relu's kink at 0), and get_activation agrees."""
+    from jaxopt_lessons.models import ACTIVATIONS, get_activation
+
+    assert set(ACTIVATIONS) == set(NUMPY_ACTIVATIONS)
+    z = jnp.linspace(-3.0, 3.0, 12)  # 12 points: 0 is not among them
+    activation = ACTIVATIONS[name]
+    h = activation.fn(z)
+    np.testing.assert_allclose(h, NUMPY_ACTIVATIONS[name](np.asarray(z)), rtol=1e-6, atol=1e-7)
+    np.testing.assert_allclose(activation(z), h)
+    autodiff = jax.vmap(jax.grad(activation.fn))(z)
+    np.testing.assert_allclose(activation.derivative(z, h), autodiff, rtol=1e-6, atol=1e-7)
+    assert get_activation(name) is activation.fn
+
+
+def test_mlp_loss_registry_names_the_three_losses():
+    from jaxopt_lessons.losses import MLP_LOSSES
+
+    assert MLP_LOSSES == {"mse": jl.mse, "half_mse": jl.half_mse, "bce": jl.bce_with_logits}
+    assert jl.manual.LOSSES == tuple(MLP_LOSSES)
+
+
 def test_linear_model():
     x = jnp.arange(4.0)[:, None]
     np.testing.assert_allclose(jl.linear({"w": 3.0, "b": 2.0}, x), 3 * np.arange(4.0)[:, None] + 2)

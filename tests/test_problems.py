@@ -20,6 +20,18 @@ def test_the_five_problems_are_listed():
 
 
 @pytest.mark.parametrize("name", PROBLEMS)
+def test_the_jax_free_listing_matches_each_problem(name):
+    """The command line lists problems (``--help``, ``problems``) from a table without JAX: it
+    must say what each built problem is."""
+    from jaxopt_lessons._catalog import PROBLEMS as LISTING
+
+    info, problem = LISTING[name], get_problem(name)
+    assert (info.description, info.default_steps, info.default_learning_rates, info.random_init) == (
+        problem.description, problem.default_steps, problem.default_learning_rates, problem.random_init
+    )
+
+
+@pytest.mark.parametrize("name", PROBLEMS)
 def test_loss_at_start_is_finite_and_hand_gradient_matches_autodiff(name, getkey):
     problem = get_problem(name)
     assert isinstance(problem, Problem) and problem.name == name and problem.description
