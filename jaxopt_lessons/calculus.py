@@ -7,7 +7,6 @@ independent check that needs no autodiff at all.
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable
 from typing import Any
 
@@ -16,6 +15,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.flatten_util import ravel_pytree
 
+from ._cache import cache_when_hashable
 from ._validate import check_float_tree
 
 
@@ -92,28 +92,28 @@ def numerical_grad(f: Callable[..., jax.Array], params: Any, *args: Any, eps: fl
     eps = default_eps(flat_dtype) if eps is None else float(eps)
     if not eps > 0:
         raise ValueError(f"eps must be > 0, got {eps}")
-    try:
-        return _central_differences(f, params, args, jnp.asarray(eps, flat_dtype))
-    except TypeError as error:  # an unhashable f cannot be a static jit argument
-        if "hash" not in str(error):
-            raise
-        return _central_differences.__wrapped__(f, params, args, jnp.asarray(eps, flat_dtype))
+    return _central_differences(f)(params, args, jnp.asarray(eps, flat_dtype))
 
 
-@functools.partial(jax.jit, static_argnums=0)
-def _central_differences(f: Callable[..., jax.Array], params: Any, args: tuple, eps: jax.Array) -> Any:
-    """Compiled once per (f, shapes): one coordinate at a time via ``lax.map``."""
-    flat, unravel = ravel_pytree(params)
+@cache_when_hashable(maxsize=32)
+def _central_differences(f: Callable[..., jax.Array]) -> Callable[..., Any]:
+    """A jitted ``(params, args, eps) -> grads``, compiled once per (f, shapes): one coordinate
+    at a time via ``lax.map``."""
 
-    def partial(index):
-        h = eps * jnp.maximum(1.0, jnp.abs(flat[index]))
-        plus = flat.at[index].add(h)
-        minus = flat.at[index].add(-h)
-        h_exact = (plus[index] - minus[index]) / 2  # the step actually taken after rounding
-        return (f(unravel(plus), *args) - f(unravel(minus), *args)) / (2 * h_exact)
+    def run(params: Any, args: tuple, eps: jax.Array) -> Any:
+        flat, unravel = ravel_pytree(params)
 
-    partials = jax.lax.map(partial, jnp.arange(flat.size), batch_size=min(256, flat.size))
-    return unravel(partials.astype(flat.dtype))
+        def partial(index):
+            h = eps * jnp.maximum(1.0, jnp.abs(flat[index]))
+            plus = flat.at[index].add(h)
+            minus = flat.at[index].add(-h)
+            h_exact = (plus[index] - minus[index]) / 2  # the step actually taken after rounding
+            return (f(unravel(plus), *args) - f(unravel(minus), *args)) / (2 * h_exact)
+
+        partials = jax.lax.map(partial, jnp.arange(flat.size), batch_size=min(256, flat.size))
+        return unravel(partials.astype(flat.dtype))
+
+    return jax.jit(run)
 
 
 def gradient_field(

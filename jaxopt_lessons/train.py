@@ -8,7 +8,6 @@ recorded *before* each recorded update, like the seed notebook's loop
 
 from __future__ import annotations
 
-import functools
 import math
 from collections.abc import Callable
 from typing import Any, NamedTuple
@@ -17,6 +16,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from ._cache import cache_when_hashable
 from ._validate import check_args, check_loss_and_grad, check_optimizer, check_positive_int
 
 Params = Any
@@ -116,16 +116,12 @@ def fit(
     args = check_args(args)
     params = jax.tree_util.tree_map(jnp.asarray, params)
     check_loss_and_grad(loss_fn, grad_fn, params, args)
-    key = (loss_fn, grad_fn, optimizer, steps, record_every, bool(track_params), unroll)
-    try:
-        run = _compiled_loop(*key)
-    except TypeError:  # an unhashable callable: compile without caching
-        run = _compiled_loop.__wrapped__(*key)
+    run = _compiled_loop(loss_fn, grad_fn, optimizer, steps, record_every, bool(track_params), unroll)
     final_params, losses, final_loss, history = run(params, args)
     return Trajectory(final_params, losses, final_loss, steps, history if track_params else None)
 
 
-@functools.lru_cache(maxsize=64)
+@cache_when_hashable(maxsize=64)
 def _compiled_loop(loss_fn, grad_fn, optimizer, steps, record_every, track_params, unroll):
     """A jitted ``(params, args) -> (params, losses, final_loss, history)`` for these settings."""
     value_and_grad = grad_fn if grad_fn is not None else jax.value_and_grad(loss_fn)
