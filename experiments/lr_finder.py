@@ -68,7 +68,7 @@ def run(out_dir: Path, quick: bool) -> dict[str, Any]:
         best_loss = float(np.min(np.where(diverged | ~np.isfinite(final), np.inf, final)))
         test = jl.lr_range_test(loss_fn, params, factory, args=args, min_lr=RANGE_MIN_LR, max_lr=RANGE_MAX_LR,
                                 steps=RANGE_STEPS)
-        comparison = jl.stability.compare_with_sweep(test, result, optimizer=label)
+        comparison = jl.compare_with_sweep(test, result, optimizer=label)
         suggestions = {}
         for key, entry in comparison["suggestions"].items():
             lr = float(entry["lr"])

@@ -7,7 +7,7 @@ Models are pure functions of parameter pytrees, gradients come from ``jax.grad``
 (optimizer, seed, learning rate) lane in one ``jit(vmap(...))`` call.
 
 Submodules: ``calculus``, ``gradcheck``, ``models``, ``losses``, ``manual``, ``optim``,
-``train``, ``sweep``, ``stability``, ``datasets``, ``plots`` (imported on first use),
+``train``, ``sweep``, ``curvature``, ``lr_finder``, ``datasets``, ``plots`` (imported on first use),
 ``problems``, ``lanes`` (lanes-last MLP twins that ``sweep`` uses for speed), ``cli``.
 """
 
@@ -34,11 +34,11 @@ from .losses import mse as mse
 from .models import init_mlp as init_mlp
 from .models import linear as linear
 from .models import mlp as mlp
-from .stability import LRRangeTest as LRRangeTest
-from .stability import compare_with_sweep as compare_with_sweep
-from .stability import lr_range_test as lr_range_test
-from .stability import max_stable_lr as max_stable_lr
-from .stability import sharpness as sharpness
+from .curvature import max_stable_lr as max_stable_lr
+from .curvature import sharpness as sharpness
+from .lr_finder import LRRangeTest as LRRangeTest
+from .lr_finder import compare_with_sweep as compare_with_sweep
+from .lr_finder import lr_range_test as lr_range_test
 from .sweep import SweepResult as SweepResult
 from .sweep import sweep as sweep
 from .train import Trajectory as Trajectory

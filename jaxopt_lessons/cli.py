@@ -245,7 +245,7 @@ def _seed(seed: Any) -> str:
 def _run_sweep(options: argparse.Namespace) -> int:
     import jax
 
-    from . import problems, stability
+    from . import curvature, problems
     from .io import save_figure
     from .sweep import sweep as run_sweep
 
@@ -299,7 +299,7 @@ def _run_sweep(options: argparse.Namespace) -> int:
             f"seed={_seed(best['seed'])}  final_loss={_fmt(float(best['final_loss']))}"
         )
     start = problem.initial_params(jax.random.key(0)) if problem.random_init else problem.init
-    bound = stability.max_stable_lr(problem.loss_fn, start, *problem.args)
+    bound = curvature.max_stable_lr(problem.loss_fn, start, *problem.args)
     where = "seed 0's start" if problem.random_init else "the start"
     print(f"max_stable_lr (2/sharpness at {where}, plain gradient descent): {_fmt(bound)}")
     for name in options.optimizer:
