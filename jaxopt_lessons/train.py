@@ -8,7 +8,6 @@ recorded *before* each recorded update, like the seed notebook's loop
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
@@ -154,8 +153,3 @@ def _compiled_loop(loss_fn, grad_fn, optimizer, steps, record_every, track_param
         return carry[0], losses, loss_fn(carry[0], *args), history
 
     return jax.jit(run)
-
-
-def n_records(steps: int, record_every: int) -> int:
-    """Number of recorded losses for ``steps`` updates recorded every ``record_every``."""
-    return math.ceil(steps / record_every)
