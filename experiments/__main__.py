@@ -1,7 +1,7 @@
 """``python -m experiments [NAMES...] [--quick] [--out results]``: run the lessons, write REPORT.md.
 
-The environment (one XLA host device per CPU core, the Agg matplotlib backend) is set
-before anything imports JAX or matplotlib, and float64 is switched on for the whole
+The environment (one CPU device per core through ``jaxopt_lessons.use_cpu_cores``, the
+Agg matplotlib backend) is set before JAX computes anything or matplotlib is imported, and float64 is switched on for the whole
 process (each lesson also runs inside ``jax.enable_x64(True)``, so calling
 :func:`experiments.runner.run_lesson` from Python gives the same numbers); see
 :mod:`experiments.runner`.

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import jax.numpy as jnp
+import numpy as np
 
 
 def default_dtype(dtype: Any = None) -> jnp.dtype:
@@ -15,3 +16,31 @@ def default_dtype(dtype: Any = None) -> jnp.dtype:
     one compilation.
     """
     return jnp.dtype(dtype or jnp.zeros(()).dtype)
+
+
+def positive_int(value: Any, name: str) -> int:
+    """``value`` as an int, or an error naming ``name``: TypeError unless an int (bools refused),
+    ValueError unless > 0."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"{name} must be a positive int, got {value!r}")
+    if value <= 0:
+        raise ValueError(f"{name} must be a positive int, got {value!r}")
+    return int(value)
+
+
+def finite_positive(values: Any, name: str) -> np.ndarray:
+    """``values`` as a 1-D float64 array whose entries are all finite and > 0, or an error naming ``name``.
+
+    Raises:
+      TypeError: ``values`` are not numbers.
+      ValueError: not 1-D, empty, or some entry not finite and > 0.
+    """
+    try:
+        array = np.asarray(values, dtype=np.float64)
+    except (TypeError, ValueError) as error:
+        raise TypeError(f"{name} must be an array of numbers, got {type(values).__name__}") from error
+    if array.ndim != 1 or array.size == 0:
+        raise ValueError(f"{name} must be a non-empty 1-D array, got shape {array.shape}")
+    if not np.all(np.isfinite(array) & (array > 0)):
+        raise ValueError(f"{name} must all be finite and > 0, got {array.tolist()}")
+    return array

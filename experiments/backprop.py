@@ -19,7 +19,7 @@ import numpy as np
 
 import jaxopt_lessons as jl
 
-from .report import figure_link, markdown_table
+from ._markdown import figure_link, markdown_table
 
 TITLE = "Backpropagation: the chain rule in action"
 SEED_SAYS = (

@@ -28,8 +28,13 @@ import optax
 
 import jaxopt_lessons as jl
 
-from ._common import default_dtype
-from .report import figure_link, markdown_table
+from ._markdown import figure_link, markdown_table
+from ._problems import MOONS_N_TEST as N_TEST
+from ._problems import MOONS_N_TRAIN as N_TRAIN
+from ._problems import MOONS_NOISE as NOISE
+from ._problems import MOONS_OPTIONS as OPTIONS
+from ._problems import MOONS_SIZES as SIZES
+from ._problems import moons_problem as problem
 
 TITLE = "Practice exercise: a deep ReLU network trained with Adam"
 SEED_SAYS = (
@@ -38,10 +43,6 @@ SEED_SAYS = (
     "(advanced gradient descent); plot decision boundary.\""
 )
 
-SIZES = (2, 8, 4, 1)
-OPTIONS = {"activation": "relu", "output_activation": "identity", "loss": "bce"}
-"""ReLU hidden layers, a logit output and binary cross-entropy on the logits."""
-N_TRAIN, N_TEST, NOISE = 200, 1000, 0.2
 ADAM_LR = 0.01
 SGD_RATES = (0.01, 0.5)
 """SGD at Adam's learning rate, and at the seed's XOR learning rate."""
@@ -49,29 +50,6 @@ STEPS, QUICK_STEPS = 2000, 400
 LOSS_TARGET = 0.1
 """Steps to reach this training loss are reported per run."""
 HAND, OPTAX = "hand: backprop + jl.optim.adam", "library: jax.grad + optax.adam"
-
-
-def problem(dtype: Any = None) -> dict[str, Any]:
-    """The exercise's data and start: two moons (train and test) and a Glorot-initialised MLP.
-
-    Args:
-      dtype: floating dtype of data and parameters (default: JAX's default float).
-
-    Returns:
-      ``{"x", "y", "x_test", "y_test", "params"}``.
-    """
-    dtype = default_dtype(dtype)
-    return _problem(dtype)
-
-
-@jax.jit(static_argnums=0)
-def _problem(dtype: Any) -> dict[str, Any]:
-    # One compiled program instead of dozens of eagerly dispatched (and compiled) ops.
-    x, y = jl.datasets.two_moons(jax.random.key(0), N_TRAIN, NOISE)
-    x_test, y_test = jl.datasets.two_moons(jax.random.key(1), N_TEST, NOISE)
-    params = jl.init_mlp(jax.random.key(2), SIZES, dtype=dtype)
-    cast = lambda a: jnp.asarray(a, dtype)  # noqa: E731
-    return {"x": cast(x), "y": cast(y), "x_test": cast(x_test), "y_test": cast(y_test), "params": params}
 
 
 @jax.jit

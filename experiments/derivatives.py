@@ -18,7 +18,7 @@ import numpy as np
 
 import jaxopt_lessons as jl
 
-from .report import figure_link, markdown_table
+from ._markdown import figure_link, markdown_table
 
 TITLE = "Derivatives: the slope at a point"
 SEED_SAYS = (

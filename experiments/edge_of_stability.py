@@ -26,7 +26,7 @@ import optax
 import jaxopt_lessons as jl
 
 from ._common import default_dtype
-from .report import figure_link, markdown_table
+from ._markdown import figure_link, markdown_table
 
 TITLE = "The edge of stability: sharpness rises to 2/lr and stays there"
 SEED_SAYS = (

@@ -20,7 +20,7 @@ import numpy as np
 
 import jaxopt_lessons as jl
 
-from .report import figure_link, markdown_table
+from ._markdown import figure_link, markdown_table
 
 TITLE = "Partial derivatives and gradients"
 SEED_SAYS = (

@@ -20,7 +20,7 @@ import optax
 
 import jaxopt_lessons as jl
 
-from .report import figure_link, markdown_table
+from ._markdown import figure_link, markdown_table
 
 TITLE = "The learning rate: the most important hyperparameter"
 SEED_SAYS = (

@@ -24,7 +24,7 @@ import optax
 
 import jaxopt_lessons as jl
 
-from .report import figure_link, markdown_table
+from ._markdown import figure_link, markdown_table
 
 TITLE = "Training a linear model: y = w·x + b"
 SEED_SAYS = (

@@ -33,8 +33,8 @@ import optax
 
 import jaxopt_lessons as jl
 
-from ._common import default_dtype
-from .report import figure_link, markdown_table
+from ._common import default_dtype, positive_int
+from ._markdown import figure_link, markdown_table
 
 TITLE = "LoRA: fine-tuning through low-rank adapters"
 SEED_SAYS = (
@@ -84,7 +84,7 @@ def init_adapters(key: jax.Array, base: list[dict[str, jax.Array]], rank: int) -
     Raises:
       ValueError, TypeError: ``rank`` not a positive int.
     """
-    rank = jl._validate.check_positive_int(rank, "rank")
+    rank = positive_int(rank, "rank")
     pool = _gaussian_pool(key, base, max(rank, POOL_RANK))
     # Slicing and zeros on the host: no eagerly compiled op per rank.
     pool = [np.asarray(a) for a in pool]

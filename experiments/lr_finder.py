@@ -25,8 +25,9 @@ import numpy as np
 
 import jaxopt_lessons as jl
 
-from . import deep_relu_adam, modern_optimizers
-from .report import figure_link, markdown_table
+from ._markdown import figure_link, markdown_table
+from ._problems import MOONS_OPTIONS, learning_rates, moons_problem, optax_name, sweep_steps
+from ._problems import OPTIMIZERS as OPTIMIZER_TABLE
 
 TITLE = "Learning-rate finder: one run against the full sweep"
 SEED_SAYS = (
@@ -49,23 +50,24 @@ def nearest_index(rates: np.ndarray, value: float) -> int:
 def run(out_dir: Path, quick: bool) -> dict[str, Any]:
     """Range test and sweep for SGD and Adam; one figure each."""
     out_dir = Path(out_dir)
-    steps = modern_optimizers.QUICK_STEPS if quick else modern_optimizers.STEPS
-    rates = modern_optimizers.learning_rates(quick)
-    data = deep_relu_adam.problem()
+    steps = sweep_steps(quick)
+    rates = learning_rates(quick)
+    data = moons_problem()
     params, args = data["params"], (data["x"], data["y"])
-    loss_fn = jl.manual.mlp_loss_fn(**deep_relu_adam.OPTIONS)
-    factories = {name: modern_optimizers.OPTIMIZERS[name][0] for name in OPTIMIZERS}
-    result = jl.sweep(loss_fn, params, {modern_optimizers.optax_name(n): f for n, f in factories.items()},
+    loss_fn = jl.manual.mlp_loss_fn(**MOONS_OPTIONS)
+    factories = {name: OPTIMIZER_TABLE[name][0] for name in OPTIMIZERS}
+    result = jl.sweep(loss_fn, params, {optax_name(n): f for n, f in factories.items()},
                       rates, steps=steps, args=args)
     curvature_bound = jl.max_stable_lr(loss_fn, params, *args)
 
     per_optimizer: dict[str, Any] = {}
     for name, factory in factories.items():
-        label = modern_optimizers.optax_name(name)
+        label = optax_name(name)
         lanes = np.flatnonzero(result.optimizers == label)
         final = result.final_loss[lanes].astype(np.float64)
         diverged = result.status[lanes] == "diverged"
-        best_loss = float(np.min(np.where(diverged | ~np.isfinite(final), np.inf, final)))
+        best = result.best(optimizer=label)
+        best_loss = best["final_loss"] if best is not None else float("inf")
         test = jl.lr_range_test(loss_fn, params, factory, args=args, min_lr=RANGE_MIN_LR, max_lr=RANGE_MAX_LR,
                                 steps=RANGE_STEPS)
         comparison = jl.compare_with_sweep(test, result, optimizer=label)

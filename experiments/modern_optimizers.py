@@ -27,18 +27,24 @@ measures how forgiving the optimizer is.
 
 from __future__ import annotations
 
-import functools
-import math
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import optax
 
 import jaxopt_lessons as jl
 
-from . import deep_relu_adam
-from .report import figure_link, markdown_table
+from ._markdown import figure_link, markdown_table
+from ._problems import (
+    MOONS_OPTIONS,
+    OPTIMIZERS,
+    WEIGHT_DECAY,
+    hand_name,
+    learning_rates,
+    moons_problem,
+    optax_name,
+    sweep_steps,
+)
 
 TITLE = "Modern optimizers: SGD, momentum, Adam, AdamW, Lion, swept"
 SEED_SAYS = (
@@ -47,40 +53,9 @@ SEED_SAYS = (
     "gradient descent\"."
 )
 
-WEIGHT_DECAY = 0.01
-"""AdamW's decoupled weight decay (PyTorch's default; optax's default 1e-4 is indistinguishable from Adam here)."""
-OPTIMIZERS: dict[str, tuple[Any, Any]] = {
-    "SGD": (optax.sgd, jl.optim.sgd),
-    "momentum": (functools.partial(optax.sgd, momentum=0.9), functools.partial(jl.optim.sgd, momentum=0.9)),
-    "Adam": (optax.adam, jl.optim.adam),
-    "AdamW": (functools.partial(optax.adamw, weight_decay=WEIGHT_DECAY),
-              functools.partial(jl.optim.adamw, weight_decay=WEIGHT_DECAY)),
-    "Lion": (optax.lion, jl.optim.lion),
-}
-"""Name -> (optax factory, hand-rolled ``jl.optim`` factory); module-level, so compiled sweeps are reused."""
-LR_RANGE = (1e-4, 10.0)
-POINTS_PER_DECADE, QUICK_POINTS_PER_DECADE = 8, 4
-STEPS, QUICK_STEPS = 1000, 300
 GOOD_FACTOR = 2.0
 QUICK_HAND_TWINS = ("Adam",)
 """In quick mode only these hand-rolled twins are swept (each costs one more compiled program)."""
-
-
-def learning_rates(quick: bool) -> np.ndarray:
-    """The log grid of learning rates from ``LR_RANGE[0]`` to ``LR_RANGE[1]`` inclusive."""
-    per_decade = QUICK_POINTS_PER_DECADE if quick else POINTS_PER_DECADE
-    decades = math.log10(LR_RANGE[1] / LR_RANGE[0])
-    return np.geomspace(*LR_RANGE, int(round(decades * per_decade)) + 1)
-
-
-def optax_name(name: str) -> str:
-    """The sweep's lane label of the optax version of optimizer ``name``."""
-    return f"{name} (optax)"
-
-
-def hand_name(name: str) -> str:
-    """The sweep's lane label of the hand-rolled version of optimizer ``name``."""
-    return f"{name} (hand)"
 
 
 def sweep_factories(hand_twins: Any = None) -> dict[str, Any]:
@@ -154,10 +129,10 @@ def _agreement(result: Any, optax_lanes: np.ndarray, hand_lanes: np.ndarray) -> 
 def run(out_dir: Path, quick: bool) -> dict[str, Any]:
     """One sweep over 5 optimizers x (optax, hand) x the LR grid; two figures."""
     out_dir = Path(out_dir)
-    steps = QUICK_STEPS if quick else STEPS
+    steps = sweep_steps(quick)
     rates = learning_rates(quick)
-    data = deep_relu_adam.problem()
-    loss_fn = jl.manual.mlp_loss_fn(**deep_relu_adam.OPTIONS)
+    data = moons_problem()
+    loss_fn = jl.manual.mlp_loss_fn(**MOONS_OPTIONS)
     hand_twins = QUICK_HAND_TWINS if quick else tuple(OPTIMIZERS)
     result = jl.sweep(loss_fn, data["params"], sweep_factories(hand_twins), rates, steps=steps,
                       args=(data["x"], data["y"]))
@@ -169,7 +144,8 @@ def run(out_dir: Path, quick: bool) -> dict[str, Any]:
         final = result.final_loss[optax_lanes].astype(np.float64)
         diverged = result.status[optax_lanes] == "diverged"
         summary = good_range(rates, final, diverged)
-        best_lane = optax_lanes[int(np.argmin(np.where(np.isfinite(final) & ~diverged, final, np.inf)))]
+        best = result.best(optimizer=optax_name(name))
+        best_lane = best["lane"] if best is not None else int(optax_lanes[0])
         stable = [float(r) for r, d in zip(rates, diverged) if not d]
         per_optimizer[name] = {
             **summary,

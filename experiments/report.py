@@ -11,6 +11,7 @@ and its run time; a closing section, *Where the lesson was wrong*, collects ever
 from __future__ import annotations
 
 import json
+import math
 import re
 import traceback
 from collections.abc import Sequence
@@ -18,14 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from . import LESSONS
-from .runner import (
-    ERROR_FILE,
-    FIGURE_SUFFIXES,
-    METRICS_FILE,
-    RUN_KEY,
-    format_seconds,
-    import_lesson,
-)
+from ._layout import ERROR_FILE, FIGURE_SUFFIXES, METRICS_FILE, RUN_KEY, import_lesson
 
 REPORT_FILE = "REPORT.md"
 
@@ -52,6 +46,16 @@ to its `metrics.json` (every number quoted here, machine-readable). Regenerate e
 with `python -m experiments`, or one lesson with `python -m experiments xor` (`--quick`
 shrinks the sweeps; the report keeps the sections of lessons not re-run).
 """
+
+
+def format_seconds(seconds: float) -> str:
+    """``12.3 s`` or ``2 min 05 s``."""
+    if not math.isfinite(seconds):
+        return "?"
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    minutes, rest = divmod(round(seconds), 60)
+    return f"{minutes} min {rest:02d} s"
 
 
 def _anchor(name: str) -> str:
@@ -232,32 +236,3 @@ def write_report(out: str | Path, *, lessons: Sequence[str] = LESSONS, package: 
     from jaxopt_lessons.io import atomic_write_text
 
     return atomic_write_text(Path(out) / REPORT_FILE, build_report(out, lessons=lessons, package=package))
-
-
-# --- helpers for the lessons' report(metrics) functions --------------------------------
-
-
-def markdown_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
-    """A GitHub markdown table; cells are converted with ``str`` (``|`` escaped).
-
-    Args:
-      headers: column titles.
-      rows: one sequence of cells per row, each as long as ``headers``.
-
-    Raises:
-      ValueError: a row whose length differs from ``headers``.
-    """
-    def cell(value: Any) -> str:
-        return str(value).replace("|", "\\|").replace("\n", " ")
-
-    lines = ["| " + " | ".join(cell(h) for h in headers) + " |", "|" + "---|" * len(headers)]
-    for index, row in enumerate(rows):
-        if len(row) != len(headers):
-            raise ValueError(f"rows[{index}] has {len(row)} cells, expected {len(headers)}")
-        lines.append("| " + " | ".join(cell(value) for value in row) + " |")
-    return "\n".join(lines) + "\n"
-
-
-def figure_link(lesson: str, filename: str, caption: str) -> str:
-    """Markdown embedding ``<lesson>/<filename>`` (relative to the results folder) with a caption."""
-    return f"\n![{caption}]({lesson}/{filename})\n\n*{caption}*\n\n"

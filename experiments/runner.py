@@ -16,20 +16,21 @@ Guarantees:
   last digit (linear regression's w = 2.941, XOR's 0.0298, ...) needs it; the problems are
   small, so the cost on CPU is negligible. A lesson that wants float32 says so explicitly
   with ``dtype=jnp.float32`` on its data and parameters.
-* Before JAX is imported, the entry point sets
-  ``XLA_FLAGS=--xla_force_host_platform_device_count=<cores>`` so that sweeps can shard their
-  lanes over every CPU core (the library itself never touches the flag), and
+* Before JAX computes anything, the entry point calls :func:`configure_environment`:
+  one CPU device per core through :func:`jaxopt_lessons.use_cpu_cores` (the one place
+  that sets the device count), so that sweeps can shard their lanes over every core, and
   ``MPLBACKEND=Agg`` so figures render headless.
+* Progress: the runner prints each lesson as it starts and finishes (stdout); lessons
+  print their long steps on stderr (:mod:`experiments._common`).
 
-This module imports JAX only inside functions, so :func:`configure_environment` can run first.
+The runner imports the report (never the other way round). This module and the report
+import JAX only inside functions, so :func:`configure_environment` can run first.
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
-import importlib
-import math
 import os
 import sys
 import time
@@ -39,14 +40,25 @@ from pathlib import Path
 from typing import Any
 
 from . import LESSONS
+from ._layout import ERROR_FILE, FIGURE_SUFFIXES, METRICS_FILE, RUN_KEY, import_lesson
+from .report import write_report
 
-METRICS_FILE = "metrics.json"
-"""Name of the per-lesson metrics file the runner writes."""
-ERROR_FILE = "error.txt"
-"""Name of the per-lesson traceback file written when a lesson fails (removed on success)."""
-RUN_KEY = "_run"
-"""Key of the runner's own bookkeeping inside ``metrics.json`` (seconds, quick, figures)."""
-FIGURE_SUFFIXES = (".png", ".svg", ".pdf")
+__all__ = [
+    "ERROR_FILE",
+    "METRICS_FILE",
+    "RUN_KEY",
+    "LessonOutcome",
+    "configure_environment",
+    "host_core_count",
+    "import_lesson",
+    "main",
+    "parse_args",
+    "run_lesson",
+    "to_jsonable",
+]
+
+DEVICE_COUNT_FLAG = "xla_force_host_platform_device_count"
+"""An ``XLA_FLAGS`` entry that already fixes the CPU device count (the user's choice is kept)."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -69,29 +81,38 @@ class LessonOutcome:
 
 
 def host_core_count() -> int:
-    """The number of CPU cores this process may use (at least 1)."""
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except (AttributeError, OSError):
-        return max(1, os.cpu_count() or 1)
+    """The number of CPU cores this process may use (at least 1): :func:`jaxopt_lessons.devices.usable_cores`."""
+    from jaxopt_lessons.devices import usable_cores
+
+    return usable_cores()
 
 
-def configure_environment(environ: dict[str, str] | None = None) -> None:
-    """Sets ``XLA_FLAGS`` (one host device per core) and ``MPLBACKEND=Agg`` if not already set.
+def configure_environment(environ: dict[str, str] | None = None) -> int | None:
+    """One CPU device per core (:func:`jaxopt_lessons.use_cpu_cores`) and ``MPLBACKEND=Agg``.
 
-    Must run before ``jax`` is imported to take effect; an existing
-    ``--xla_force_host_platform_device_count`` in ``XLA_FLAGS`` is left alone, as is an
-    existing ``MPLBACKEND``.
+    Must run before JAX computes anything (and before matplotlib is imported) to take
+    effect. The device count is left alone when ``XLA_FLAGS`` in ``environ`` already
+    sets ``--xla_force_host_platform_device_count`` (the user's choice), or when JAX's
+    backend has already started (then the process keeps the devices it has). An
+    existing ``MPLBACKEND`` is kept.
 
     Args:
-      environ: the environment to modify (default ``os.environ``).
+      environ: the environment to read and modify (default ``os.environ``).
+
+    Returns:
+      The number of CPU devices asked for, or ``None`` when the count was left alone.
     """
     environ = os.environ if environ is None else environ
-    flags = environ.get("XLA_FLAGS", "")
-    if "xla_force_host_platform_device_count" not in flags:
-        flag = f"--xla_force_host_platform_device_count={host_core_count()}"
-        environ["XLA_FLAGS"] = f"{flags} {flag}".strip()
     environ.setdefault("MPLBACKEND", "Agg")
+    if DEVICE_COUNT_FLAG in environ.get("XLA_FLAGS", ""):
+        return None
+    import jaxopt_lessons as jl
+    from jaxopt_lessons.devices import BackendAlreadyStartedError
+
+    try:
+        return jl.use_cpu_cores()
+    except BackendAlreadyStartedError:
+        return None
 
 
 def to_jsonable(value: Any) -> Any:
@@ -133,11 +154,6 @@ def to_jsonable(value: Any) -> Any:
         if array.dtype.kind in "US":
             return array.tolist()
     raise TypeError(f"metrics value of type {type(value).__name__} has no JSON form: {value!r}")
-
-
-def import_lesson(name: str, package: str = "experiments") -> Any:
-    """Imports the lesson module ``<package>.<name>``."""
-    return importlib.import_module(f"{package}.{name}")
 
 
 def _figure_files(folder: Path, since: float) -> tuple[str, ...]:
@@ -245,8 +261,6 @@ def main(
 
     import jax
 
-    from .report import write_report
-
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     mode = "quick" if args.quick else "full"
@@ -280,13 +294,3 @@ def main(
         _say(f"{len(failed)} lesson(s) failed: {', '.join(failed)} (tracebacks above and in <lesson>/{ERROR_FILE})")
         return 1
     return 0
-
-
-def format_seconds(seconds: float) -> str:
-    """``12.3 s`` or ``2 min 05 s``."""
-    if not math.isfinite(seconds):
-        return "?"
-    if seconds < 60:
-        return f"{seconds:.1f} s"
-    minutes, rest = divmod(round(seconds), 60)
-    return f"{minutes} min {rest:02d} s"

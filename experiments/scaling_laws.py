@@ -37,8 +37,8 @@ import optax
 
 import jaxopt_lessons as jl
 
-from ._common import default_dtype
-from .report import figure_link, markdown_table
+from ._common import default_dtype, finite_positive, positive_int
+from ._markdown import figure_link, markdown_table
 
 TITLE = "Scaling laws: loss against model size is a power law"
 SEED_SAYS = (
@@ -111,13 +111,13 @@ def fit_power_law(sizes: Any, losses: Any, *, steps: int = POWER_LAW_STEPS,
       >>> round(fit["alpha"], 3), round(fit["c"], 3)
       (0.5, 0.1)
     """
-    sizes = jl._validate.check_finite_positive(sizes, "sizes")
-    losses = jl._validate.check_finite_positive(losses, "losses")
+    sizes = finite_positive(sizes, "sizes")
+    losses = finite_positive(losses, "losses")
     if sizes.size != losses.size:
         raise ValueError(f"sizes and losses must have the same length, got {sizes.size} and {losses.size}")
     if sizes.size < 3:
         raise ValueError(f"a power law with a floor has 3 parameters: give at least 3 points, got {sizes.size}")
-    steps = jl._validate.check_positive_int(steps, "steps")
+    steps = positive_int(steps, "steps")
     c0 = 0.5 * float(losses.min())
     slope, intercept = np.polyfit(np.log(sizes), np.log(losses - c0), 1)
     dtype = default_dtype()

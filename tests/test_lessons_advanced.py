@@ -27,6 +27,7 @@ from conftest import check_lesson_outputs  # noqa: E402
 
 import jaxopt_lessons as jl  # noqa: E402
 from experiments import (  # noqa: E402
+    _problems,
     deep_relu_adam,
     edge_of_stability,
     lora,
@@ -65,7 +66,7 @@ def test_deep_relu_adam_hand_equals_optax_and_accuracy_is_right(results):
     assert runs[deep_relu_adam.HAND]["final_loss"] < runs["optax.sgd (lr 0.01)"]["final_loss"]
 
     with jax.enable_x64(True):
-        data = deep_relu_adam.problem()
+        data = _problems.moons_problem()
     x, y = np.asarray(data["x"]), np.asarray(data["y"])[:, 0]
     for name in (deep_relu_adam.HAND, deep_relu_adam.OPTAX):
         h = x
@@ -109,7 +110,7 @@ def test_good_range(losses, diverged, expected):
 def test_modern_optimizers_measurements(results):
     metrics = results("modern_optimizers")
     rates = np.array(metrics["learning_rates"])
-    assert set(metrics["optimizers"]) == set(modern_optimizers.OPTIMIZERS)
+    assert set(metrics["optimizers"]) == set(_problems.OPTIMIZERS)
     for o in metrics["optimizers"].values():
         final = np.array(o["final_losses"], dtype=float)
         ok = (np.array(o["statuses"]) != "diverged") & np.isfinite(final)
@@ -131,7 +132,7 @@ def test_modern_optimizers_measurements(results):
 
 def test_lr_finder_ratios_and_costs_are_consistent(results):
     metrics = results("lr_finder")
-    rates = modern_optimizers.learning_rates(quick=True)
+    rates = _problems.learning_rates(quick=True)
     for o in metrics["optimizers"].values():
         assert np.min(np.abs(rates - o["sweep_best_lr"])) < 1e-12 * o["sweep_best_lr"]
         test = o["range_test"]

@@ -19,7 +19,7 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:  # `experiments` lives at the repository root, not in the package
     sys.path.insert(0, str(REPO))
 
-from experiments import LESSONS, report, runner  # noqa: E402
+from experiments import LESSONS, _markdown, report, runner  # noqa: E402
 
 GOOD = '''
 """A lesson that works."""
@@ -184,17 +184,29 @@ def test_to_jsonable_keeps_nan():
     assert math.isnan(converted[0]) and converted[1] == 1.0
 
 
-def test_configure_environment_sets_flags_once():
+def test_configure_environment_uses_cpu_cores_unless_the_user_set_a_count(monkeypatch):
+    import jaxopt_lessons as jl
+
+    calls = []
+    monkeypatch.setattr(jl, "use_cpu_cores", lambda n=None: calls.append(n) or 3)
     env = {}
-    runner.configure_environment(env)
-    assert env["XLA_FLAGS"] == f"--xla_force_host_platform_device_count={runner.host_core_count()}"
-    assert env["MPLBACKEND"] == "Agg"
+    assert runner.configure_environment(env) == 3
+    assert calls == [None]  # one device per usable core, through the one place that sets it
+    assert env == {"MPLBACKEND": "Agg"}  # XLA_FLAGS is not edited
     env = {"XLA_FLAGS": "--xla_force_host_platform_device_count=8 --other", "MPLBACKEND": "pdf"}
-    runner.configure_environment(env)
+    assert runner.configure_environment(env) is None
+    assert calls == [None]  # the user's count is kept
     assert env == {"XLA_FLAGS": "--xla_force_host_platform_device_count=8 --other", "MPLBACKEND": "pdf"}
-    env = {"XLA_FLAGS": "--xla_cpu_something"}
-    runner.configure_environment(env)
-    assert env["XLA_FLAGS"].startswith("--xla_cpu_something --xla_force_host_platform_device_count=")
+
+
+def test_configure_environment_after_jax_started_keeps_the_devices():
+    import jax
+
+    before = jax.device_count()  # starts the backend
+    if runner.host_core_count() == before:
+        pytest.skip("the backend already has one device per core: nothing to refuse")
+    assert runner.configure_environment({}) is None
+    assert jax.device_count() == before
 
 
 def test_report_on_an_empty_folder_lists_every_lesson(tmp_path):
@@ -204,9 +216,40 @@ def test_report_on_an_empty_folder_lists_every_lesson(tmp_path):
 
 
 def test_markdown_table_rejects_ragged_rows():
-    assert report.markdown_table(["a", "b"], [[1, "x|y"]]) == "| a | b |\n|---|---|\n| 1 | x\\|y |\n"
+    assert _markdown.markdown_table(["a", "b"], [[1, "x|y"]]) == "| a | b |\n|---|---|\n| 1 | x\\|y |\n"
     with pytest.raises(ValueError, match="rows\\[0\\]"):
-        report.markdown_table(["a", "b"], [[1]])
+        _markdown.markdown_table(["a", "b"], [[1]])
+
+
+@pytest.mark.parametrize(
+    "call, expected",
+    [
+        (lambda: _markdown.plural(1, "seed"), "1 seed"),
+        (lambda: _markdown.plural(5, "seed"), "5 seeds"),
+        (lambda: _markdown.plural(0, "seed"), "0 seeds"),
+        (lambda: _markdown.value_range(0.8, 0.8000000001, ".6f"), "0.800000"),
+        (lambda: _markdown.value_range(0.1, 0.25), "0.1–0.25"),
+        (lambda: _markdown.median_range(2.0, 1.0, 3.0), "2 (1–3)"),
+    ],
+)
+def test_wording_helpers(call, expected):
+    assert call() == expected
+
+
+def test_runner_imports_report_never_the_reverse():
+    import ast
+
+    def imported(module):
+        tree = ast.parse((REPO / "experiments" / f"{module}.py").read_text())
+        names = set()
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom):
+                names.add(node.module or "")
+                names.update(alias.name for alias in node.names if node.module in (None, ""))
+        return names
+
+    assert "report" in imported("runner")
+    assert not {"runner", "experiments.runner"} & imported("report")
 
 
 def test_main_module_sets_environment_before_jax():
