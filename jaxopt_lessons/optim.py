@@ -17,7 +17,11 @@ The contract, stated once:
   needs one; moments have the tree structure and dtypes of ``params`` (float64 stays
   float64), and so do the updates;
 * bad hyperparameters given as concrete numbers raise ``ValueError`` / ``TypeError``
-  naming the argument; traced values pass through unchecked.
+  naming the argument; traced values pass through unchecked;
+* complex parameters (complex64/complex128) work as in optax for sgd (with or without
+  momentum), adam and adamw: the gradient to pass is the conjugate of ``jax.grad``'s, and
+  Adam's second moment uses :math:`|g|^2`. Lion rejects them with a ``TypeError``, as
+  optax does not support it on complex numbers.
 
 Notation in the docstrings: :math:`g_t` the gradient at step :math:`t = 1, 2, \dots`,
 :math:`\theta` the parameters, :math:`\alpha_t` the learning rate, :math:`u_t` the
@@ -282,11 +286,13 @@ def scale_by_adam(
 
     .. math::
         m_t = (1-\beta_1) g_t + \beta_1 m_{t-1}, \quad
-        v_t = (1-\beta_2) g_t^2 + \beta_2 v_{t-1}, \quad
+        v_t = (1-\beta_2) |g_t|^2 + \beta_2 v_{t-1}, \quad
         \hat m_t = \frac{m_t}{1-\beta_1^t}, \quad \hat v_t = \frac{v_t}{1-\beta_2^t}.
 
     The count is incremented before the bias correction, so the first step uses
-    :math:`t = 1`. See :func:`adam` for the arguments.
+    :math:`t = 1`. For complex gradients :math:`|g_t|^2 = \bar g_t g_t` (as in optax;
+    :math:`v_t` is stored in the parameters' complex dtype with a zero imaginary part).
+    See :func:`adam` for the arguments.
     """
     b1, b2 = _check_decay(b1, "b1"), _check_decay(b2, "b2")
     eps, eps_root = _check_scalar(eps, "eps"), _check_scalar(eps_root, "eps_root")
@@ -297,7 +303,10 @@ def scale_by_adam(
 
     def update_fn(updates: Any, state: ScaleByAdamState, params: Any = None):
         mu = _tree_map(lambda g, m: ((1 - b1) * g + b1 * m).astype(m.dtype), updates, state.mu)
-        nu = _tree_map(lambda g, v: ((1 - b2) * g**2 + b2 * v).astype(v.dtype), updates, state.nu)
+        # |g|^2, not g^2: for complex gradients the second moment is the squared modulus, as in
+        # optax (for real g the helper computes exactly (1 - b2) * g**2 + b2 * v).
+        nu = optax.tree.update_moment_per_elem_norm(updates, state.nu, b2, 2)
+        nu = _tree_map(lambda n, v: n.astype(v.dtype), nu, state.nu)
         count = optax.safe_increment(state.count)
         # m / (1 - b1**t) via optax's helper: in float32, 1 - 0.999**t amplifies the
         # rounding of pow ~1000x, so computing it the same (compiled) way keeps eager
@@ -323,6 +332,19 @@ class ScaleByLionState(NamedTuple):
     mu: Any
 
 
+def _reject_complex(tree: Any, name: str) -> None:
+    """Raises ``TypeError`` naming the first complex leaf of ``tree`` (Lion is real-only)."""
+    for path, leaf in jax.tree_util.tree_flatten_with_path(tree)[0]:
+        if leaf is not None and jnp.iscomplexobj(leaf):
+            raise TypeError(
+                f"lion does not support complex {name} (leaf {jax.tree_util.keystr(path) or '<root>'} "
+                f"has dtype {jnp.result_type(leaf)}): optax does not either (its alias tests skip "
+                "lion on complex), and the sign of a complex number is ambiguous (optax.lion would "
+                "silently take z/|z|). Optimise the real and imaginary parts as separate real leaves, "
+                "e.g. {'re': z.real, 'im': z.imag}, or use sgd/adam/adamw, which support complex."
+            )
+
+
 def scale_by_lion(b1: Any = 0.9, b2: Any = 0.99) -> optax.GradientTransformation:
     r"""Lion's direction: the sign of an interpolation of gradient and momentum.
 
@@ -330,14 +352,17 @@ def scale_by_lion(b1: Any = 0.9, b2: Any = 0.99) -> optax.GradientTransformation
         c_t = \operatorname{sign}\big((1-\beta_1) g_t + \beta_1 m_{t-1}\big), \qquad
         m_t = (1-\beta_2) g_t + \beta_2 m_{t-1}.
 
+    Complex parameters or gradients raise ``TypeError`` (see :func:`lion`).
     See :func:`lion` for the arguments.
     """
     b1, b2 = _check_decay(b1, "b1"), _check_decay(b2, "b2")
 
     def init_fn(params: Any) -> ScaleByLionState:
+        _reject_complex(params, "parameters")
         return ScaleByLionState(mu=jax.tree.map(jnp.zeros_like, params))
 
     def update_fn(updates: Any, state: ScaleByLionState, params: Any = None):
+        _reject_complex(updates, "gradients")
         direction = _tree_map(
             lambda g, m: jnp.sign((1 - b1) * g + b1 * m).astype(g.dtype), updates, state.mu
         )
@@ -410,8 +435,12 @@ def adam(
 
     .. math::
         m_t = (1-\beta_1) g_t + \beta_1 m_{t-1}, \quad
-        v_t = (1-\beta_2) g_t^2 + \beta_2 v_{t-1}, \quad
+        v_t = (1-\beta_2) |g_t|^2 + \beta_2 v_{t-1}, \quad
         u_t = -\alpha_t \frac{m_t / (1-\beta_1^t)}{\sqrt{v_t / (1-\beta_2^t) + \bar\varepsilon} + \varepsilon}.
+
+    Complex parameters work as in optax (:math:`|g|^2 = \bar g g`); pass the conjugate of
+    ``jax.grad``'s gradient, which is the descent direction for a real loss of complex
+    parameters.
 
     Args:
       learning_rate: :math:`\alpha`, a number >= 0, a traced scalar or a schedule.
@@ -501,7 +530,9 @@ def lion(
         m_t = (1-\beta_2) g_t + \beta_2 m_{t-1}.
 
     Every coordinate moves by exactly :math:`\alpha_t` (plus weight decay), so Lion
-    wants a learning rate 3–10x smaller than Adam's.
+    wants a learning rate 3–10x smaller than Adam's. Complex parameters or gradients
+    raise ``TypeError``: optax does not support Lion on them either (the sign of a
+    complex number is ambiguous); split them into real and imaginary leaves instead.
 
     Args:
       learning_rate: :math:`\alpha`, a number >= 0, a traced scalar or a schedule.

@@ -418,6 +418,133 @@ def test_property_hand_equals_optax_for_random_hyperparameters(
             raise AssertionError(f"{name}: {error}") from None
 
 
+# --------------------------------------------------------------------------- complex parameters
+# optax's own alias_test runs sgd(momentum)/adam/adamw on complex64 parabola and Rosenbrock
+# problems (a minimum at (1 + 1j) * real minimum) and skips lion on complex; the same here,
+# in real and complex dtypes, against optax and against the known minimum.
+
+DTYPES = [jnp.float32, jnp.float64, jnp.complex64, jnp.complex128]
+DTYPE_RTOL = {jnp.float32: 1e-5, jnp.complex64: 1e-5, jnp.float64: 1e-12, jnp.complex128: 1e-12}
+COMPLEX_STEPS = 300
+REAL_ONLY = {"lion"}
+WIDE = (jnp.float64, jnp.complex128)
+
+
+def _is_complex(dtype):
+    return jnp.issubdtype(dtype, jnp.complexfloating)
+
+
+def _abs_sq(z):
+    return jnp.real(z * jnp.conj(z))
+
+
+def _complex_parabola(dtype):
+    """optax alias_test's parabola: sum |x - x*|^2 from (-1, 10, 1)."""
+    final = jnp.array([1.0, -1.0, 1.0], dtype) * (1 + 1j if _is_complex(dtype) else 1)
+    return jnp.array([-1.0, 10.0, 1.0], dtype), final, lambda x: jnp.sum(_abs_sq(x - final))
+
+
+def _complex_rosenbrock(dtype):
+    """optax alias_test's Rosenbrock: |a - x0|^2 + 100 |x1 - x0^2|^2 with a = 1 (+1j if complex)."""
+    a = 1 + 1j if _is_complex(dtype) else 1.0
+    return (
+        jnp.zeros(2, dtype),
+        jnp.array([a, a**2], dtype),
+        lambda x: _abs_sq(a - x[0]) + 100.0 * _abs_sq(x[1] - x[0] ** 2),
+    )
+
+
+# (target, learning rate): small enough for every optimizer to stay finite over COMPLEX_STEPS
+COMPLEX_TARGETS = [(_complex_parabola, 0.01), (_complex_rosenbrock, 1e-3)]
+
+
+def _descend(loss_fn, params, optimizer, steps):
+    """``steps`` updates with the conjugated gradient (the descent direction for complex
+    parameters, as optax's alias_test does); returns (losses, final params)."""
+
+    def step(carry, _):
+        params, state = carry
+        loss, grads = jax.value_and_grad(loss_fn)(params)
+        updates, state = optimizer.update(jnp.conj(grads), state, params)
+        return (optax.apply_updates(params, updates), state), loss
+
+    (params, _), losses = jax.lax.scan(step, (params, optimizer.init(params)), None, length=steps)
+    return losses, params
+
+
+@functools.cache
+def _complex_runs(name, dtype):
+    """{target: (hand (losses, params), optax (losses, params))}, one compile per (optimizer, dtype)."""
+
+    @jax.jit
+    def run():
+        out = {}
+        for target, learning_rate in COMPLEX_TARGETS:
+            init, _, loss_fn = target(dtype)
+            hand, reference = _pair(name, learning_rate)
+            out[target.__name__] = (
+                _descend(loss_fn, init, hand, COMPLEX_STEPS),
+                _descend(loss_fn, init, reference, COMPLEX_STEPS),
+            )
+        return out
+
+    return jax.device_get(run())
+
+
+@pytest.mark.parametrize("target", [row[0].__name__ for row in COMPLEX_TARGETS])
+@pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: jnp.dtype(d).name)
+@pytest.mark.parametrize("name", NAMES)
+def test_same_trajectory_as_optax_in_real_and_complex_dtypes(name, dtype, target):
+    if name in REAL_ONLY and _is_complex(dtype):  # optax does not support it either
+        with jax.enable_x64(dtype in WIDE), pytest.raises(TypeError, match="lion does not support complex"):
+            _complex_runs(name, dtype)
+        return
+    with jax.enable_x64(dtype in WIDE):
+        (hand_losses, hand_params), (reference_losses, reference_params) = _complex_runs(name, dtype)[target]
+    assert hand_params.dtype == reference_params.dtype == jnp.dtype(dtype)
+    assert np.all(np.isfinite(reference_losses)) and reference_losses[-1] < 0.9 * reference_losses[0]
+    if jnp.iscomplexobj(hand_params):  # the imaginary parts really moved (towards +1j-ish minima)
+        assert np.abs(np.imag(reference_params)).max() > 0.05
+    _assert_tree_close(hand_losses, reference_losses, DTYPE_RTOL[dtype])
+    _assert_tree_close(hand_params, reference_params, DTYPE_RTOL[dtype], atol=10 * DTYPE_RTOL[dtype])
+
+
+@pytest.mark.parametrize("name", ["adam", "adamw"])
+def test_complex_adam_first_step_is_the_unit_phase_of_the_gradient(name):
+    # Independent of optax: m_hat = g and v_hat = |g|^2 after one step, so u = -lr g / (|g| + eps).
+    # With g**2 instead of |g|^2, sqrt(v_hat) would be g itself and u = -lr (wrong phase).
+    params = jnp.zeros(2, jnp.complex64)
+    grads = jnp.array([3 + 4j, -1j], jnp.complex64)
+    opt = _pair(name, 0.1)[0]
+    updates, state = opt.update(grads, opt.init(params), params)
+    # rtol 2e-5: 1 - 0.999 rounds to 0.000999987 in float32, so sqrt(v_hat) is off by ~6e-6.
+    np.testing.assert_allclose(updates, -0.1 * np.array([0.6 + 0.8j, -1j]), rtol=2e-5)
+    nu = _state_fields(state, "nu")[0]
+    assert nu.dtype == jnp.complex64
+    np.testing.assert_allclose(nu, 0.001 * np.array([25.0, 1.0]), rtol=1e-6)
+
+
+@pytest.mark.parametrize("name", ["adam", "adamw", "sgd_momentum"])
+def test_complex_runs_reach_the_known_minimum(name):
+    """optax alias_test's check on the parabola: the minimum (1+1j, -1-1j, 1+1j) to 3e-2."""
+    init, final, loss_fn = _complex_parabola(jnp.complex64)
+    learning_rate = 1e-3 if name == "sgd_momentum" else 0.1
+    _, params = jax.jit(lambda p: _descend(loss_fn, p, _pair(name, learning_rate)[0], 2000))(init)
+    np.testing.assert_allclose(params, final, rtol=3e-2, atol=3e-2)
+
+
+@pytest.mark.parametrize("dtype", [jnp.complex64, jnp.complex128], ids=lambda d: jnp.dtype(d).name)
+def test_lion_rejects_complex_parameters(dtype):
+    with jax.enable_x64(dtype in WIDE):
+        params = {"w": jnp.ones(2), "z": jnp.ones(2, dtype)}
+        with pytest.raises(TypeError, match=r"lion does not support complex parameters \(leaf \['z'\]"):
+            optim.lion(0.01).init(params)
+        real = {"w": jnp.ones(2), "z": jnp.ones(2)}
+        opt = optim.lion(0.01)
+        with pytest.raises(TypeError, match=r"complex gradients \(leaf \['z'\]"):
+            opt.update({"w": jnp.ones(2), "z": jnp.ones(2, dtype)}, opt.init(real), real)
+
+
 # --------------------------------------------------------------------------- contract
 
 
