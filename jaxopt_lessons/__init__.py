@@ -7,44 +7,36 @@ Models are pure functions of parameter pytrees, gradients come from ``jax.grad``
 (optimizer, seed, learning rate) lane in one ``jit(vmap(...))`` call.
 
 Submodules: ``calculus``, ``gradcheck``, ``models``, ``losses``, ``manual``, ``optim``,
-``train``, ``sweep``, ``curvature``, ``lr_finder``, ``datasets``, ``plots`` (imported on first use),
-``problems``, ``lanes`` (lanes-last MLP twins that ``sweep`` uses for speed), ``cli``.
+``datasets``, ``io``, ``devices`` (the core); ``train``, ``sweeps``, ``curvature``,
+``lr_finder``, ``problems`` (the engine); ``plots``, ``cli`` (the faces).
+
+Every name below is imported on first use (PEP 562), so ``import jaxopt_lessons`` is
+instant and imports no JAX: the command line's ``--help`` stays fast, and a script can
+call :func:`use_cpu_cores` before JAX starts. ``from jaxopt_lessons import fit`` and
+``jl.fit`` work as with ordinary imports.
 """
 
 from importlib import import_module as _import_module
 
-from . import datasets as datasets
-from . import io as io
-from . import lanes as lanes
-from . import manual as manual
-from . import optim as optim
-from . import problems as problems
-from .calculus import derivative as derivative
-from .calculus import gradient_field as gradient_field
-from .calculus import numerical_grad as numerical_grad
-from .calculus import tangent_line as tangent_line
-from .devices import use_cpu_cores as use_cpu_cores
-from .gradcheck import GradCheck as GradCheck
-from .gradcheck import assert_grad_close as assert_grad_close
-from .gradcheck import check_grad as check_grad
-from .losses import accuracy as accuracy
-from .losses import bce_with_logits as bce_with_logits
-from .losses import half_mse as half_mse
-from .losses import mse as mse
-from .models import init_mlp as init_mlp
-from .models import linear as linear
-from .models import mlp as mlp
-from .curvature import max_stable_lr as max_stable_lr
-from .curvature import sharpness as sharpness
-from .lr_finder import LRRangeTest as LRRangeTest
-from .lr_finder import compare_with_sweep as compare_with_sweep
-from .lr_finder import lr_range_test as lr_range_test
-from .sweep import SweepResult as SweepResult
-from .sweep import sweep as sweep
-from .train import Trajectory as Trajectory
-from .train import fit as fit
-
 __version__ = "0.1.0"
+
+_EXPORTS: dict[str, tuple[str, ...]] = {
+    # submodule: the public names re-exported from it
+    "calculus": ("derivative", "gradient_field", "numerical_grad", "tangent_line"),
+    "curvature": ("max_stable_lr", "sharpness"),
+    "devices": ("use_cpu_cores",),
+    "gradcheck": ("GradCheck", "assert_grad_close", "check_grad"),
+    "losses": ("accuracy", "bce_with_logits", "half_mse", "mse"),
+    "lr_finder": ("LRRangeTest", "compare_with_sweep", "lr_range_test"),
+    "models": ("init_mlp", "linear", "mlp"),
+    "sweeps": ("SweepResult", "sweep"),
+    "train": ("Trajectory", "fit"),
+}
+
+_SUBMODULES: tuple[str, ...] = (
+    "curvature", "datasets", "devices", "io", "lr_finder", "manual", "optim", "plots", "problems", "sweeps",
+)
+"""Submodules that are public names themselves (``jl.optim.adam``, ``jl.plots``, ...)."""
 
 __all__ = [
     "GradCheck",
@@ -56,15 +48,17 @@ __all__ = [
     "bce_with_logits",
     "check_grad",
     "compare_with_sweep",
+    "curvature",
     "datasets",
     "derivative",
+    "devices",
     "fit",
     "gradient_field",
     "half_mse",
     "init_mlp",
     "io",
-    "lanes",
     "linear",
+    "lr_finder",
     "lr_range_test",
     "manual",
     "max_stable_lr",
@@ -76,13 +70,24 @@ __all__ = [
     "problems",
     "sharpness",
     "sweep",
+    "sweeps",
     "tangent_line",
     "use_cpu_cores",
 ]
 
+_SOURCE: dict[str, str] = {name: module for module, names in _EXPORTS.items() for name in names}
+
 
 def __getattr__(name: str):
-    # matplotlib is imported only when a figure is wanted.
-    if name == "plots":
-        return _import_module(".plots", __name__)
+    """Imports the submodule that holds ``name`` on first use (PEP 562)."""
+    if name in _SOURCE:
+        value = getattr(_import_module(f".{_SOURCE[name]}", __name__), name)
+        globals()[name] = value  # later lookups are plain attribute reads
+        return value
+    if name in _SUBMODULES:
+        return _import_module(f".{name}", __name__)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

@@ -247,7 +247,7 @@ def _run_sweep(options: argparse.Namespace) -> int:
 
     from . import curvature, problems
     from .io import save_figure
-    from .sweep import sweep as run_sweep
+    from .sweeps import sweep as run_sweep
 
     try:
         problem = problems.get_problem(options.problem)

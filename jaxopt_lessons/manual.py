@@ -319,8 +319,6 @@ def mlp_loss_fn(
     :func:`~jaxopt_lessons.losses.bce_with_logits` of the last layer's logits (with a
     sigmoid output that is the cross-entropy of its probabilities, computed stably).
     ``jax.value_and_grad(mlp_loss_fn(...))`` is the autodiff twin of :func:`mlp_grad_fn`.
-    Its ``lanes_last`` attribute (:func:`jaxopt_lessons.lanes.mlp_twin`, ``None`` if not
-    covered) lets :func:`jaxopt_lessons.sweep` run small networks with the lane axis last.
     """
     _check_mlp_options(activation, output_activation, loss)
     return _cached_loss_fn(activation, output_activation, loss)
@@ -338,8 +336,4 @@ def _cached_loss_fn(
         return criterion(output, y)
 
     loss_fn.__name__ = loss_fn.__qualname__ = f"mlp_loss[{activation}, {output_activation}, {loss}]"
-    from .lanes import mlp_twin
-
-    # the lanes-last twin that jaxopt_lessons.sweep runs in place of vmap (see jaxopt_lessons.lanes)
-    loss_fn.lanes_last = mlp_twin(activation, output_activation, loss)
     return loss_fn

@@ -30,7 +30,7 @@ import pytest
 
 import jaxopt_lessons as jl
 from jaxopt_lessons import cli, manual, models, problems
-from jaxopt_lessons.sweep import StatusRules
+from jaxopt_lessons.sweeps import StatusRules
 
 ROOT = Path(__file__).resolve().parents[1]
 

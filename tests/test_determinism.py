@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import os
 import subprocess
 import sys
@@ -27,7 +28,8 @@ import optax
 import pytest
 
 import jaxopt_lessons as jl
-from jaxopt_lessons import _lanes, manual, optim
+from jaxopt_lessons import manual, optim
+from jaxopt_lessons.sweeps import api, checks, kernel
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -277,44 +279,30 @@ def test_fit_hand_gradients_and_hand_optimizers_keep_the_dtype_throughout(dtype,
         assert {np.dtype(v.aval.dtype) for v in jaxpr.jaxpr.outvars if v.aval.dtype.kind == "f"} == want, name
 
 
-class _TracedError(Exception):
-    """Stops a sweep once its lane kernel is traced: nothing is compiled."""
-
-
-def _trace_sweep_kernel(monkeypatch, factory, dtype) -> tuple[set, set]:
-    """(all float dtypes, those of per-lane arrays) in the traced init + chunk programs of a sweep."""
+def _trace_sweep_kernel(factory, dtype, layout) -> tuple[set, set]:
+    """(all float dtypes, those of per-lane arrays) in the traced init + chunk programs of a sweep (no compile)."""
     _, x, y = _problem(dtype)
-    found: list = []
-    original = _lanes.lane_program
-
-    def tracing_lane_program(*args, **kwargs):
-        program = original(*args, **kwargs)
-
-        def init(seed_params, seed_index, learning_rates, lane_args):
-            init_jaxpr = jax.make_jaxpr(program.init)(seed_params, seed_index, learning_rates, lane_args)
-            state = jax.eval_shape(program.init, seed_params, seed_index, learning_rates, lane_args)
-            chunk_jaxpr = jax.make_jaxpr(program.chunk)(state, learning_rates, np.int32(0), lane_args)
-            found.extend([init_jaxpr, chunk_jaxpr])
-            raise _TracedError
-
-        return program._replace(init=init)
-
-    with monkeypatch.context() as patch:
-        patch.setattr(_lanes, "lane_program", tracing_lane_program)
-        with pytest.raises(_TracedError):
-            jl.sweep(_loss, _init32 if dtype == jnp.float32 else _init64, factory, [0.1, 1e30], steps=4,
-                     args=(x, y), seeds=2)
-    assert len(found) == 2
+    plan = checks.make_plan(_loss, _init32 if dtype == jnp.float32 else _init64, factory, [0.1, 1e30], steps=4,
+                            args=(x, y), seeds=2, lanes_last=layout == "lanes_last")
+    spec = api.kernel_spec(plan, factory)
+    shared = api.shared_inputs(plan)
+    lanes = kernel.LaneInputs(jnp.asarray([0.1, 1e30, 0.1, 1e30], plan.dtype), jnp.asarray([0, 0, 1, 1], jnp.int32),
+                              {})
+    init = functools.partial(kernel.init_batch, spec)
+    carry = jax.eval_shape(init, lanes, shared)
+    found = [jax.make_jaxpr(init)(lanes, shared),
+             jax.make_jaxpr(functools.partial(kernel.chunk_batch, spec))(carry, lanes, np.int32(0), shared)]
     return (set().union(*(_float_dtypes(j) for j in found)),
             set().union(*(_float_dtypes(j, min_ndim=2) for j in found)))
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-def test_sweep_keeps_the_dtype_in_its_lane_kernel(dtype, x64, monkeypatch):
+@pytest.mark.parametrize("layout", ["vmap", "lanes_last"])
+def test_sweep_keeps_the_dtype_in_its_lane_kernel(dtype, layout, x64):
     want = {np.dtype(dtype)}
-    everything, _ = _trace_sweep_kernel(monkeypatch, optax.sgd, dtype)
+    everything, _ = _trace_sweep_kernel(optax.sgd, dtype, layout)
     assert everything == want
-    everything, lane_arrays = _trace_sweep_kernel(monkeypatch, jl.optim.adam, dtype)
+    everything, lane_arrays = _trace_sweep_kernel(jl.optim.adam, dtype, layout)
     assert lane_arrays == want  # its scalar bias correction aside (see _float_dtypes)
     assert everything >= want
 

@@ -8,6 +8,8 @@ arrays a ``SweepResult`` holds.
 
 from __future__ import annotations
 
+import dataclasses
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -15,7 +17,7 @@ import optax
 import pytest
 
 import jaxopt_lessons as jl
-from jaxopt_lessons import _lanes
+from jaxopt_lessons.sweeps import api, checks, kernel, memory
 
 STEPS, RECORD_EVERY, CHUNK_RECORDS = 40, 10, 2
 X = jnp.linspace(-2.0, 2.0, 100)[:, None]
@@ -27,15 +29,21 @@ def regression_loss(params, x, y):
     return jl.mse(jl.linear(params, x), y)
 
 
+def _spec() -> tuple[kernel.KernelSpec, checks.SweepPlan]:
+    plan = checks.make_plan(regression_loss, START, optax.sgd, [0.1], steps=STEPS, args=(X, Y),
+                            record_every=RECORD_EVERY, devices=jax.devices()[:1])
+    return dataclasses.replace(api.kernel_spec(plan, optax.sgd), chunk_records=CHUNK_RECORDS), plan
+
+
 def _compiled_bytes(n_lanes: int) -> int:
     """Device bytes XLA reserves for one chunk of ``n_lanes`` lanes (arguments + outputs + temporaries)."""
-    program = _lanes.lane_program(regression_loss, None, optax.sgd, STEPS, RECORD_EVERY, CHUNK_RECORDS, 1,
-                                  1e3, (jax.devices()[0],))
-    rates = jax.ShapeDtypeStruct((n_lanes,), jnp.float32)
-    seeds = jax.ShapeDtypeStruct((n_lanes,), jnp.int32)
-    seed_params = jax.tree_util.tree_map(lambda p: p[None], START)
-    state = jax.eval_shape(program.init, seed_params, seeds, rates, (X, Y))
-    analysis = program.chunk.lower(state, rates, jnp.int32(0), (X, Y)).compile().memory_analysis()
+    spec, plan = _spec()
+    program = kernel.build_program(spec)
+    lanes = kernel.LaneInputs(jax.ShapeDtypeStruct((n_lanes,), jnp.float32), jax.ShapeDtypeStruct((n_lanes,), jnp.int32),
+                              {})
+    shared = api.shared_inputs(plan)
+    carry = jax.eval_shape(program.init, lanes, shared)
+    analysis = program.chunk.lower(carry, lanes, jnp.int32(0), shared).compile().memory_analysis()
     if analysis is None:
         pytest.skip("this backend gives no memory analysis")
     return analysis.argument_size_in_bytes + analysis.output_size_in_bytes + analysis.temp_size_in_bytes
@@ -50,7 +58,8 @@ def test_device_memory_per_lane_is_constant_and_within_the_estimate():
     assert per_lane_low > 0
     assert abs(per_lane_high - per_lane_low) <= 0.05 * per_lane_low, (used, per_lane_low, per_lane_high)
     # and the estimate the sweep uses to split lanes into batches is an upper bound
-    estimate = _lanes.lane_bytes(regression_loss, None, optax.sgd, START, (X, Y), jnp.float32, CHUNK_RECORDS)
+    spec, plan = _spec()
+    estimate = memory.lane_bytes(spec, plan.example, (X, Y), [], jnp.float32)
     assert per_lane_high <= estimate, (per_lane_high, estimate)
 
 

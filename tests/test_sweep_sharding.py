@@ -39,32 +39,33 @@ SETUP = textwrap.dedent(
     LRS = [0.003, 0.03, 0.2, 0.31, 5.0]  # 3 seeds x 5 = 15 lanes: odd, so 2 devices need a padding lane
     OPTIMIZERS = {"sgd": optax.sgd, "adam": optax.adam}
 
-    def loss_lanes_last(params, x, y):
-        return jnp.mean((x * params["w"] + params["b"] - y) ** 2, axis=0)
-
     def run(devices, lanes_last=False):
-        return jl.sweep(loss_lanes_last if lanes_last else loss, init, OPTIMIZERS, LRS, steps=60, args=(x, y),
-                        seeds=3, devices=devices, lanes_last=lanes_last)
+        return jl.sweep(loss, init, OPTIMIZERS, LRS, steps=60, args=(x, y), seeds=3, devices=devices,
+                        lanes_last=lanes_last)
     """
 )
 
 CHILD = SETUP + textwrap.dedent(
     """
     import sys
-    from jaxopt_lessons import _lanes
+    from jaxopt_lessons.sweeps import api, checks, driver, kernel
     assert jax.device_count() == 2, jax.devices()
     out = sys.argv[1]
     run(jax.devices()[:1]).to_json(out + "/single.json")
     run(None).to_json(out + "/sharded.json")
     run(None, lanes_last=True).to_json(out + "/lanes_last.json")
-    # the lane axis really is split over both devices
-    program = _lanes.lane_program(loss, None, optax.sgd, 60, 1, 2, 1, 1e3, tuple(jax.devices()))
-    lanes, replicated = _lanes.lane_sharding(tuple(jax.devices()))
-    state = program.init(jax.device_put(jax.vmap(init)(jax.random.split(jax.random.key(0), 1)), replicated),
-                         jax.device_put(np.zeros(4, np.int32), lanes),
-                         jax.device_put(np.full(4, 0.1, np.float32), lanes), jax.device_put((x, y), replicated))
-    assert len(state.params["w"].sharding.device_set) == 2
-    assert [s.data.shape for s in state.params["w"].addressable_shards] == [(2,), (2,)]
+    # the lane axis really is split over both devices, in both layouts
+    for lanes_last, axis in ((False, 0), (True, -1)):
+        plan = checks.make_plan(loss, init, optax.sgd, [0.1] * 4, steps=60, args=(x, y), lanes_last=lanes_last)
+        spec = api.kernel_spec(plan, optax.sgd)
+        sharding = jax.sharding.NamedSharding(jax.sharding.Mesh(np.asarray(jax.devices()), ("lanes",)),
+                                              jax.sharding.PartitionSpec("lanes"))
+        lanes = kernel.LaneInputs(driver.put_lanes(np.full(4, 0.1, np.float32), sharding),
+                                  driver.put_lanes(np.zeros(4, np.int32), sharding), {})
+        carry = kernel.build_program(spec).init(lanes, api.shared_inputs(plan))
+        w = carry.params["w"]
+        assert len(w.sharding.device_set) == 2
+        assert [s.data.shape for s in w.addressable_shards] == [(2,), (2,)]
     print("ok")
     """
 )

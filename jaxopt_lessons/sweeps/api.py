@@ -1,0 +1,292 @@
+r"""The public :func:`sweep`: every (optimizer, seed, hyperparameters, learning rate) run as a lane.
+
+Orchestration only: :mod:`.checks` plans the lanes, :mod:`.kernel` compiles one
+program per optimizer, :mod:`.driver` runs it batch by batch, :mod:`.status`
+classifies the lanes and :mod:`.result` holds them.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import jax
+import numpy as np
+import optax
+from jax.sharding import Mesh, NamedSharding, PartitionSpec
+
+from .._validate import check_positive_int
+from .checks import SweepPlan, make_plan
+from .driver import Outputs, chunk_records, run_batch
+from .kernel import LANE_AXIS, KernelSpec, Shared, build_program
+from .memory import check_host_memory, lane_bytes, lanes_per_batch
+from .result import SweepResult
+from .status import StatusRules, classify
+
+__all__ = ["kernel_spec", "shared_inputs", "sweep"]
+
+Params = Any
+Factory = Callable[..., optax.GradientTransformation]
+
+
+def sweep(
+    loss_fn: Callable[..., jax.Array],
+    init: Params | Callable[[jax.Array], Params],
+    optimizer: Factory | Mapping[str, Factory],
+    learning_rates: Any,
+    *,
+    steps: int,
+    args: tuple = (),
+    grad_fn: Callable[..., tuple[jax.Array, Params]] | None = None,
+    seeds: int | Sequence[int] | None = None,
+    hyperparams: Mapping[str, Sequence[float]] | None = None,
+    schedule: Callable[[jax.Array], jax.Array] | None = None,
+    batch_size: int | None = None,
+    eval_fn: Callable[..., jax.Array] | None = None,
+    eval_args: tuple = (),
+    record_every: int | None = None,
+    devices: Sequence[jax.Device] | None = None,
+    progress: bool = False,
+    early_stop: bool = False,
+    max_lanes_per_batch: int | None = None,
+    unroll: int = 1,
+    rules: StatusRules | None = None,
+    keep_params: bool = True,
+    lanes_last: bool | None = None,
+) -> SweepResult:
+    r"""Trains every (optimizer, seed, hyperparameters, learning rate) lane and classifies each run.
+
+    Lanes are ordered optimizer (outer) x seed x each hyperparameter (in the order of
+    ``hyperparams``) x learning rate (inner). All lanes of one optimizer run in one
+    compiled program that calls the factory *inside* the batched function with the
+    lane's traced learning rate and hyperparameters, ``factory(lr, **{name: value})``,
+    so a second sweep with new values, the same shapes and the same ``loss_fn``/
+    ``grad_fn``/factory objects reuses the compiled program (no recompilation). Each
+    step is :func:`jaxopt_lessons.train.train_step`, the update of
+    :func:`jaxopt_lessons.fit`, so lane ``i`` equals
+    ``fit(loss_fn, start_i, factory(lr_i, **hp_i), steps=steps)`` (with ``batch_size``:
+    ``fit(..., batch_size=batch_size, key=jax.random.key(seed_i))``).
+
+    **Status rules.** Let :math:`L_0` be the initial loss, :math:`L_m` the loss before update
+    :math:`m = \lfloor \text{steps}/2 \rfloor`, :math:`L_T` the final loss (all on the full
+    training data), :math:`\Delta\theta_t` update :math:`t`, and ``rules`` the thresholds
+    (:class:`StatusRules`, defaults in brackets):
+
+    * **diverged**: at some step :math:`t` the (minibatch) loss :math:`L_t` is non-finite or
+      exceeds :math:`L_0 + \text{blowup}\cdot\max(|L_0|, \epsilon)` [blowup = 1e3], or the update
+      :math:`\Delta\theta_t` (hence the new parameters) is non-finite. ``diverged_at = t``
+      and the lane is *frozen* at :math:`\theta_t` (its parameters and optimizer state
+      stop changing, ``jnp.where`` per lane), so its NaNs never reach anything else;
+      its later records repeat :math:`L(\theta_t)` and ``final_loss`` is :math:`L(\theta_t)`.
+    * **oscillating**: the parameters flip: in at least ``flip_fraction`` [0.5] of the
+      second-half steps successive updates point against each other,
+      :math:`\langle\Delta\theta_t, \Delta\theta_{t-1}\rangle < 0` (negative cosine); the
+      flips have not died out, :math:`\|\Delta\theta_{\text{last}}\| >
+      \text{settle\_ratio}\cdot\max_t\|\Delta\theta_t\|` [0.1]; and the loss does not
+      fall over the second half, :math:`L_m - L_T \le \text{tol}` with
+      :math:`\text{tol} = \text{plateau\_rtol}\cdot|L_0 - L_T|` [1e-2] plus 8 ulps.
+      (Plain SGD on :math:`x^2 + 10` with lr 1.0 keeps the loss at 35 while x flips ±5.)
+    * **converged**: the loss plateaued, :math:`|L_m - L_T| \le \text{tol}`, and the
+      updates died out, :math:`\|\Delta\theta_{\text{last}}\| \le
+      \text{settle\_ratio}\cdot\max_t\|\Delta\theta_t\|`.
+    * **slow**: everything else: the loss was still changing by more than 1% of the
+      run's total change in the second half, or the updates did not shrink.
+
+    Plain SGD on :math:`x^2 + 10` from x = 5 for 50 steps gives lr 0.001 slow, 0.1 and
+    0.5 converged, 1.0 oscillating, 1.05 diverged (at step 39). The statistics behind
+    the rules are accumulated inside the scan; the rules are applied after it (so
+    thresholds other than ``blowup`` never trigger a recompilation).
+
+    **Layouts.** ``lanes_last=None`` (default) picks the layout from the loss: when one
+    lane's step does little matrix work (at most
+    :data:`jaxopt_lessons.sweeps.checks.LANES_LAST_MAX_MACS` multiply-adds in dot
+    products, e.g. the seed's XOR net or a small MLP) the step is re-emitted with the
+    lane axis *last* (:func:`jaxopt_lessons.sweeps.lanes_last.vmap_last`: every
+    operation one vectorised loop over contiguous lanes); otherwise ``jax.vmap``'s
+    batched matrix products win. ``True``/``False`` force lanes-last / ``vmap``. Any
+    loss and any optimizer run in both; results agree to float rounding.
+
+    **Memory.** Records cost ``itemsize * ceil(steps / record_every)`` bytes per lane on
+    the host (twice with ``eval_fn``) plus the final parameters (``keep_params``). On the
+    device a lane needs about twice its carry plus the intermediates of one
+    loss-and-gradient evaluation (:func:`jaxopt_lessons.sweeps.memory.lane_bytes`,
+    traced, never compiled). Lanes run in batches of at most ``max_lanes_per_batch``;
+    the default fits half the free device memory, and on CPU devices at most 512 lanes
+    per device. A batch holds at least two lanes per device (padded).
+
+    **Long runs.** The scan runs in up to ~32 chunks (a multiple of ``record_every``
+    steps each; steps past ``steps`` in the last chunk are masked out, so chunking never
+    changes results). Between chunks ``progress=True`` updates a tqdm bar (lane-steps/s,
+    diverged count) and Ctrl-C stops cleanly: the running chunk finishes, the bar is
+    closed and :class:`KeyboardInterrupt` is re-raised. With ``early_stop=True`` a batch
+    stops after the first chunk in which every lane is diverged or converged by the rule
+    above applied to that chunk; its later records repeat the last loss, its
+    non-diverged lanes are marked ``"converged"``, and ``stopped_at`` gives the steps run.
+
+    Sharding: lanes are spread over ``devices`` (default ``jax.devices()``) along a 1-D
+    ``jax.sharding.Mesh``; each batch is padded to a multiple of the device count
+    (padding lanes are dropped). The library never changes XLA flags
+    (:func:`jaxopt_lessons.use_cpu_cores` is for scripts).
+
+    Args:
+      loss_fn: scalar loss ``loss_fn(params, *args)``.
+      init: the starting parameters (a pytree of arrays, shared by all lanes) or a
+        function ``key -> params`` called with ``jax.random.key(seed)`` for each seed.
+      optimizer: an optimizer *factory* ``learning_rate -> GradientTransformation``
+        (``optax.adam``, ``functools.partial(optax.sgd, momentum=0.9)``,
+        ``jaxopt_lessons.optim.adam``), or a mapping name -> factory to sweep optimizers.
+      learning_rates: 1-D array of finite positive learning rates (each representable in
+        the parameters' dtype).
+      steps: updates per lane (> 0).
+      args: extra arguments of the loss, shared by every lane (e.g. ``(x, y)``); with
+        ``batch_size`` every array has a leading example axis.
+      grad_fn: ``grad_fn(params, *args) -> (loss, grads)``; default
+        ``jax.value_and_grad(loss_fn)``.
+      seeds: with a function ``init``: a count ``n`` (seeds ``0..n-1``) or a list of
+        non-negative ints (default: seed 0). Must be ``None`` with a pytree ``init``.
+      hyperparams: name -> values, each passed to every factory as a keyword with the
+        lane's (traced) value, ``factory(lr, momentum=m)``; lanes are the product of all
+        values. New values never recompile.
+      schedule: ``t -> multiplier``: the lane's learning rate at step ``t`` is
+        ``lr * schedule(t)`` (e.g. ``optax.warmup_cosine_decay_schedule(0.0, 1.0, 100,
+        steps)``); the factory receives it as an optax schedule.
+      batch_size: minibatches of this many examples: each step takes the next
+        ``batch_size`` examples of a per-epoch random permutation drawn inside the
+        compiled scan from ``jax.random.key(seed)`` (seed 0 for a pytree ``init``), so
+        every lane with the same seed sees the same batches
+        (:mod:`jaxopt_lessons.batching`); the incomplete last batch of an epoch is
+        dropped. Records, ``final_loss`` and the status statistics use the full ``args``.
+      eval_fn: ``eval_fn(params, *eval_args) -> scalar``, a held-out metric evaluated at
+        every record (``eval_losses``) and at the end (``final_eval``); ``best()`` and
+        ``summary()`` then rank by it.
+      eval_args: the extra arguments of ``eval_fn``.
+      record_every: record the loss every this many steps (default: at most 1,000
+        records per lane, ``ceil(steps / 1000)``).
+      devices: devices to shard lanes over (default ``jax.devices()``).
+      progress: show a tqdm progress bar.
+      early_stop: stop a batch once every lane is converged or diverged (see above).
+      max_lanes_per_batch: largest batch of lanes run at once (rounded down to a multiple
+        of the device count, at least two lanes per device); default from the memory estimate.
+      unroll: ``lax.scan`` unroll factor of the inner loop (speed only).
+      rules: status thresholds, default ``StatusRules()``.
+      keep_params: return every lane's final parameters in ``SweepResult.params``.
+      lanes_last: the layout (see above): ``None`` automatic, ``True`` lanes last,
+        ``False`` ``jax.vmap``.
+
+    Returns:
+      A :class:`SweepResult`, flat per lane.
+
+    Raises:
+      ValueError, TypeError: on bad arguments, before anything is compiled.
+
+    Examples:
+      >>> import jax.numpy as jnp, optax
+      >>> result = sweep(lambda x: x ** 2 + 10.0, jnp.array(5.0), optax.sgd,
+      ...                [0.001, 0.1, 0.5, 1.0, 1.05], steps=50)
+      >>> result.status.tolist()
+      ['slow', 'converged', 'converged', 'oscillating', 'diverged']
+    """
+    plan = make_plan(loss_fn, init, optimizer, learning_rates, steps=steps, args=args, grad_fn=grad_fn,
+                     seeds=seeds, record_every=record_every, devices=devices, unroll=unroll, rules=rules,
+                     keep_params=keep_params, lanes_last=lanes_last, hyperparams=hyperparams, schedule=schedule,
+                     batch_size=batch_size, eval_fn=eval_fn, eval_args=eval_args)
+    if max_lanes_per_batch is not None:
+        max_lanes_per_batch = check_positive_int(max_lanes_per_batch, "max_lanes_per_batch")
+    loss_dtype = np.dtype(jax.eval_shape(loss_fn, plan.example, *plan.args).dtype)
+    eval_dtype = None if eval_fn is None else np.dtype(jax.eval_shape(eval_fn, plan.example, *plan.eval_args).dtype)
+    n_lanes = plan.lanes_per_optimizer * len(plan.factories)
+    check_host_memory(n_lanes, plan.n_records, loss_dtype, plan.example, plan.keep_params)
+    shared = shared_inputs(plan)
+    outputs = Outputs(n_lanes, plan.n_records, loss_dtype, eval_dtype)
+    from tqdm.auto import tqdm
+
+    bar = tqdm(total=n_lanes * plan.steps, unit="lane-step", unit_scale=True, disable=not progress,
+               desc="sweep", dynamic_ncols=True)
+    stopped = []
+    try:
+        for index, (name, factory) in enumerate(plan.factories.items()):
+            spec = kernel_spec(plan, factory)
+            program = build_program(spec)
+            per_lane = lane_bytes(spec, plan.example, plan.args, list(plan.hyperparams), plan.dtype)
+            size = lanes_per_batch(max_lanes_per_batch, plan.lanes_per_optimizer, plan.devices, per_lane)
+            bar.set_description(f"sweep {name}")
+            for first in range(0, plan.lanes_per_optimizer, size):
+                rows = slice(first, min(first + size, plan.lanes_per_optimizer))
+                where = slice(index * plan.lanes_per_optimizer + rows.start, index * plan.lanes_per_optimizer + rows.stop)
+                lanes = {key: values[rows] for key, values in plan.grid.items()}
+                stopped.append(run_batch(program, spec, lanes, shared, outputs, where, size=size, dtype=plan.dtype,
+                                         bar=bar, early_stop=early_stop, rules=plan.rules,
+                                         keep_params=plan.keep_params))
+    finally:
+        bar.close()
+    return _assemble(plan, outputs, max(stopped))
+
+
+def kernel_spec(plan: SweepPlan, factory: Factory) -> KernelSpec:
+    """The compiled program's settings for one optimizer of ``plan``."""
+    return KernelSpec(
+        loss_fn=plan.loss_fn, grad_fn=plan.grad_fn, factory=factory, schedule=plan.schedule, eval_fn=plan.eval_fn,
+        steps=plan.steps, record_every=plan.record_every, chunk_records=chunk_records(plan.n_records),
+        unroll=plan.unroll, blowup=float(plan.rules.blowup), batch=plan.batch, layout=plan.layout,
+        devices=plan.devices,
+    )
+
+
+@functools.lru_cache(maxsize=32)
+def _batched_init(init: Callable[[jax.Array], Params]) -> Callable[[jax.Array], Params]:
+    return jax.jit(jax.vmap(lambda seed: init(jax.random.key(seed))))
+
+
+def shared_inputs(plan: SweepPlan) -> Shared:
+    """The data, each seed's start and batch-order key, replicated on every device."""
+    seeds = np.asarray(plan.seeds if plan.seeds is not None else [0], dtype=np.int32)
+    if plan.seeds is None:
+        seed_params = jax.tree_util.tree_map(lambda p: np.asarray(p)[None], plan.init)
+    else:
+        try:
+            batched = _batched_init(plan.init)
+        except TypeError:  # unhashable init
+            batched = _batched_init.__wrapped__(plan.init)
+        seed_params = batched(seeds)
+    keys = jax.vmap(lambda s: jax.random.key_data(jax.random.key(s)))(seeds)
+    replicated = NamedSharding(Mesh(np.asarray(plan.devices, dtype=object), (LANE_AXIS,)), PartitionSpec())
+    return jax.device_put(Shared(plan.args, plan.eval_args, seed_params, keys), replicated)
+
+
+def _assemble(plan: SweepPlan, outputs: Outputs, stopped_at: int) -> SweepResult:
+    """The :class:`SweepResult` of finished ``outputs``: lane labels, statuses, parameters."""
+    stats = outputs.stats
+    applied = stats.pop("applied").astype(np.int64)
+    diverged_at = np.where(applied < outputs.steps_run, applied, -1)
+    status = classify(loss0=stats["loss0"], loss_mid=stats["loss_mid"], final_loss=outputs.final_loss,
+                      flips_window=stats["flips_window"], max_sq_update=stats["max_sq_update"],
+                      last_sq_update=stats["last_sq_update"], diverged_at=diverged_at, steps=plan.steps,
+                      rules=plan.rules)
+    status = np.where((outputs.steps_run < plan.steps) & (diverged_at < 0), "converged", status).astype("<U11")
+    params = None
+    if plan.keep_params:
+        parts = [part for _, part in sorted(outputs.params, key=lambda item: item[0].start)]
+        params = jax.tree_util.tree_map(lambda *leaves: np.concatenate(leaves), *parts)
+    n_optimizers = len(plan.factories)
+    grid = plan.grid
+    seeds = np.asarray(plan.seeds if plan.seeds is not None else [-1], np.int64)[grid["seed_slot"]]
+    return SweepResult(
+        learning_rates=np.tile(grid["learning_rate"], n_optimizers),
+        seeds=np.tile(seeds, n_optimizers),
+        optimizers=np.repeat(np.asarray(list(plan.factories)), plan.lanes_per_optimizer),
+        losses=outputs.losses,
+        final_loss=outputs.final_loss,
+        status=status,
+        diverged_at=diverged_at,
+        record_every=plan.record_every,
+        steps=plan.steps,
+        stopped_at=stopped_at,
+        params=params,
+        stats=stats,
+        hyperparams={name: np.tile(grid[name], n_optimizers) for name in plan.hyperparams},
+        eval_losses=outputs.eval_losses,
+        final_eval=outputs.final_eval,
+        steps_run=outputs.steps_run,
+    )
+

@@ -1,0 +1,287 @@
+r"""The lane kernel: one training run, written once for one lane; a layout batches it.
+
+A *lane* carries its parameters, optimizer state, previous update and a few status
+statistics (:class:`LaneStats`) through the steps. :func:`init_lane` and
+:func:`step_lane` are written for a single lane; :func:`batch` turns them into batched
+functions with the lane axis first (``jax.vmap``) or last
+(:func:`jaxopt_lessons.sweeps.lanes_last.vmap_last`), and :func:`build_program`
+compiles one ``init`` and one ``chunk`` function per :class:`KernelSpec`.
+
+A chunk runs ``chunk_records`` blocks of ``record_every`` steps from step ``start``
+(a traced argument, so every chunk reuses one compiled program). Steps past
+``steps`` in the last chunk are masked: the lane state does not change, so chunking
+never changes a result. Per step, with :math:`\Delta\theta_t` the change of the
+parameters that update ``t`` made:
+
+* the lane *diverges* at the first step whose loss is non-finite or exceeds
+  :math:`L_0 + \text{blowup}\cdot\max(|L_0|, \epsilon)`, or whose update is
+  non-finite; from then on it is frozen (``jnp.where`` per lane), so its NaNs never
+  reach anything else, and ``applied`` (the number of updates applied) stops at the
+  diverged step;
+* :math:`\|\Delta\theta_t\|^2` feeds the largest and the last update size,
+  :math:`\langle\Delta\theta_t, \Delta\theta_{t-1}\rangle < 0` in the second half counts
+  a reversal (``flips_window``), the loss before update ``steps // 2`` is kept, and the
+  largest loss seen (``peak_loss``).
+
+Losses are recorded before every ``record_every``-th update, on the full data ``args``
+(with minibatches, one extra loss evaluation per record), and the optional
+``eval_fn(params, *eval_args)`` at the same points.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+from collections.abc import Callable
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from jax.sharding import Mesh, NamedSharding, PartitionSpec
+
+from ..batching import epoch_batches, take
+from ..train import train_step
+from .lanes_last import vmap_last
+
+LANE_AXIS = "lanes"
+LAYOUTS = ("vmap", "lanes_last")
+
+
+class LaneStats(NamedTuple):
+    """Per-lane statistics behind the status rules (each a scalar per lane)."""
+
+    loss0: jax.Array  # loss at the start, on the full data
+    loss_mid: jax.Array  # full-data loss before update steps // 2
+    peak_loss: jax.Array  # largest loss seen at an applied step
+    max_sq_update: jax.Array  # max_t ||Δθ_t||²
+    last_sq_update: jax.Array  # ||Δθ||² of the last applied update
+    flips_window: jax.Array  # int32: reversals <Δθ_t, Δθ_{t-1}> < 0 in the second half
+    applied: jax.Array  # int32: updates applied (stops at the diverged step)
+
+
+class LaneCarry(NamedTuple):
+    """What one lane carries from step to step."""
+
+    params: Any
+    opt_state: Any
+    prev: Any  # Δθ_{t-1}, shaped like params
+    stats: LaneStats
+
+
+class LaneInputs(NamedTuple):
+    """What differs between lanes besides their state."""
+
+    learning_rate: jax.Array
+    seed_slot: jax.Array  # int32: index of the lane's seed (start and batch order)
+    hyperparams: dict[str, jax.Array]
+
+
+class Shared(NamedTuple):
+    """What every lane of a batch shares."""
+
+    args: tuple
+    eval_args: tuple
+    seed_params: Any  # the starting parameters with a leading seed axis
+    seed_keys: jax.Array  # (seeds, 2) uint32 key data, for minibatch orders
+
+
+@dataclasses.dataclass(frozen=True)
+class KernelSpec:
+    """Everything that shapes one compiled lane program (its cache key)."""
+
+    loss_fn: Callable[..., jax.Array]
+    grad_fn: Callable[..., Any] | None
+    factory: Callable[..., optax.GradientTransformation]
+    schedule: Callable[[jax.Array], jax.Array] | None
+    eval_fn: Callable[..., jax.Array] | None
+    steps: int
+    record_every: int
+    chunk_records: int
+    unroll: int
+    blowup: float
+    batch: tuple[int, int] | None  # (batch_size, n_examples) or None (full batch)
+    layout: str
+    devices: tuple[Any, ...]
+
+
+class Program(NamedTuple):
+    """The two compiled batch functions of one spec.
+
+    ``init(lanes, shared) -> LaneCarry``;
+    ``chunk(carry, lanes, start, shared) -> (carry, ChunkOutput)``.
+    """
+
+    init: Callable[..., LaneCarry]
+    chunk: Callable[..., tuple[LaneCarry, ChunkOutput]]
+
+
+class ChunkOutput(NamedTuple):
+    """What a chunk returns besides the carry: ``(lanes, chunk_records)`` records, end-of-chunk values."""
+
+    losses: jax.Array
+    eval_losses: jax.Array | None
+    end_loss: jax.Array
+    end_eval: jax.Array | None
+    stats: LaneStats  # after the chunk (a copy: the carry is donated to the next chunk)
+
+
+# --- one lane -----------------------------------------------------------------------
+
+
+def optimizer_of(spec: KernelSpec, lane: LaneInputs) -> optax.GradientTransformation:
+    """The lane's optimizer: ``factory(lr, **hyperparams)``, or ``factory(t -> lr * schedule(t), ...)``."""
+    rate = lane.learning_rate
+    if spec.schedule is not None:
+        unit, peak = spec.schedule, lane.learning_rate
+        rate = lambda count: peak * unit(count)  # noqa: E731
+    return spec.factory(rate, **lane.hyperparams)
+
+
+def init_lane(spec: KernelSpec, lane: LaneInputs, shared: Shared) -> LaneCarry:
+    """A lane at step 0: its seed's start, a fresh optimizer state, zeroed statistics."""
+    params = jax.tree_util.tree_map(lambda p: p[lane.seed_slot], shared.seed_params)
+    loss0 = spec.loss_fn(params, *shared.args)
+    sq_zero = jnp.zeros((), jnp.result_type(*jax.tree_util.tree_leaves(params)))
+    count = jnp.zeros((), jnp.int32)
+    stats = LaneStats(loss0=loss0, loss_mid=loss0, peak_loss=loss0, max_sq_update=sq_zero,
+                      last_sq_update=sq_zero, flips_window=count, applied=count)
+    prev = jax.tree_util.tree_map(jnp.zeros_like, params)
+    return LaneCarry(params, optimizer_of(spec, lane).init(params), prev, stats)
+
+
+def step_lane(spec: KernelSpec, carry: LaneCarry, lane: LaneInputs, step: jax.Array, args: tuple,
+              rows: jax.Array | None) -> tuple[LaneCarry, jax.Array]:
+    """One update of one lane (masked when past ``steps`` or diverged); returns the loss before it."""
+    batch = args if rows is None else take(args, rows[lane.seed_slot])
+    value_and_grad = spec.grad_fn or jax.value_and_grad(spec.loss_fn)
+    new_params, new_opt_state, loss = train_step(value_and_grad, optimizer_of(spec, lane), carry.params,
+                                                 carry.opt_state, batch)
+    delta = jax.tree_util.tree_map(jnp.subtract, new_params, carry.params)
+    sq = optax.tree_utils.tree_sum(jax.tree_util.tree_map(lambda d: d * d, delta))
+    dot = optax.tree_utils.tree_sum(jax.tree_util.tree_map(jnp.multiply, delta, carry.prev))
+    stats = carry.stats
+    limit = spec.blowup * jnp.maximum(jnp.abs(stats.loss0), jnp.finfo(stats.loss0.dtype).eps)
+    bad = ~(jnp.isfinite(loss) & jnp.isfinite(sq)) | (loss - stats.loss0 > limit)
+    # Steps run in order from 0, so a lane is alive at step t exactly when it applied t updates.
+    apply = (step < spec.steps) & (stats.applied == step) & ~bad
+    mid = spec.steps // 2
+    if rows is None:
+        loss_mid = jnp.where(step == mid, loss, stats.loss_mid)
+    else:  # the minibatch loss is noisy: the full-data loss, once
+        loss_mid = jax.lax.cond(step == mid, lambda: spec.loss_fn(carry.params, *args), lambda: stats.loss_mid)
+    stats = LaneStats(
+        loss0=stats.loss0,
+        loss_mid=loss_mid,
+        peak_loss=jnp.where(apply, jnp.maximum(stats.peak_loss, loss), stats.peak_loss),
+        max_sq_update=jnp.where(apply, jnp.maximum(stats.max_sq_update, sq), stats.max_sq_update),
+        last_sq_update=jnp.where(apply, sq, stats.last_sq_update),
+        flips_window=stats.flips_window + (apply & (dot < 0) & (step >= mid)).astype(jnp.int32),
+        applied=stats.applied + apply.astype(jnp.int32),
+    )
+    keep = functools.partial(jax.tree_util.tree_map, lambda new, old: jnp.where(apply, new, old))
+    # No select for prev: once a lane stops applying updates it never applies one again.
+    return LaneCarry(keep(new_params, carry.params), keep(new_opt_state, carry.opt_state), delta, stats), loss
+
+
+# --- a batch of lanes -------------------------------------------------------------------
+
+
+def batch(layout: str, fn: Callable[..., Any], batched: tuple[bool, ...]) -> Callable[..., Any]:
+    """``fn`` of one lane over a batch: ``jax.vmap`` (lanes first) or lanes last.
+
+    ``batched[i]``: whether argument ``i`` carries the lane axis (else shared).
+    """
+    if layout == "lanes_last":
+        return vmap_last(fn, [-1 if b else None for b in batched])
+    return jax.vmap(fn, in_axes=[0 if b else None for b in batched])
+
+
+def lane_axis(layout: str, ndim: int) -> int:
+    """The position of the lane axis in a batched array of ``ndim`` dimensions."""
+    return ndim - 1 if layout == "lanes_last" else 0
+
+
+def constrain(spec: KernelSpec, tree: Any) -> Any:
+    """Shards every leaf of a batched tree along its lane axis over ``spec.devices``."""
+    mesh = Mesh(np.asarray(spec.devices, dtype=object), (LANE_AXIS,))
+
+    def one(x: jax.Array) -> jax.Array:
+        axes = [None] * x.ndim
+        axes[lane_axis(spec.layout, x.ndim)] = LANE_AXIS
+        return jax.lax.with_sharding_constraint(x, NamedSharding(mesh, PartitionSpec(*axes)))
+
+    return jax.tree_util.tree_map(one, tree)
+
+
+def minibatch_rows(spec: KernelSpec, seed_keys: jax.Array, start: jax.Array, length: int) -> jax.Array:
+    """Example indices of steps ``start .. start + length``: ``(length, seeds, batch_size)`` int32.
+
+    Each seed's permutations are drawn once per epoch, inside the compiled program.
+    """
+    batch_size, n_examples = spec.batch
+    per_epoch = n_examples // batch_size
+    n_epochs = length // per_epoch + 2  # epochs a window of `length` steps can touch
+    first = start // per_epoch
+    steps = start + jnp.arange(length)
+
+    def for_seed(key_data: jax.Array) -> jax.Array:
+        key = jax.random.wrap_key_data(key_data)
+        epochs = jax.vmap(lambda e: epoch_batches(key, first + e, n_examples, batch_size))(jnp.arange(n_epochs))
+        return epochs[steps // per_epoch - first, steps % per_epoch]
+
+    return jnp.swapaxes(jax.vmap(for_seed)(seed_keys), 0, 1)
+
+
+def init_batch(spec: KernelSpec, lanes: LaneInputs, shared: Shared) -> LaneCarry:
+    """Every lane of a batch at step 0."""
+    return constrain(spec, batch(spec.layout, functools.partial(init_lane, spec), (True, False))(lanes, shared))
+
+
+def chunk_batch(spec: KernelSpec, carry: LaneCarry, lanes: LaneInputs, start: jax.Array,
+                shared: Shared) -> tuple[LaneCarry, ChunkOutput]:
+    """``chunk_records`` blocks of ``record_every`` steps of every lane, from step ``start``."""
+    every, n_blocks = spec.record_every, spec.chunk_records
+    step = batch(spec.layout, functools.partial(step_lane, spec), (True, True, False, False, False))
+    full_loss = batch(spec.layout, lambda p, a: spec.loss_fn(p, *a), (True, False))
+    evaluate = None if spec.eval_fn is None else batch(spec.layout, lambda p, a: spec.eval_fn(p, *a), (True, False))
+    rows = None
+    if spec.batch is not None:
+        rows = minibatch_rows(spec, shared.seed_keys, start, n_blocks * every).reshape(n_blocks, every, -1,
+                                                                                     spec.batch[0])
+
+    def block(carry: LaneCarry, k: jax.Array):
+        base = start + k * every
+        evaluated = None if evaluate is None else evaluate(carry.params, shared.eval_args)
+        recorded = None if rows is None else full_loss(carry.params, shared.args)
+
+        def one_step(carry: LaneCarry, j: jax.Array):
+            return step(carry, lanes, base + j, shared.args, None if rows is None else rows[k, j])
+
+        carry, losses = jax.lax.scan(one_step, carry, jnp.arange(every), unroll=min(spec.unroll, every))
+        return carry, (losses[0] if recorded is None else recorded, evaluated)
+
+    carry, (records, evals) = jax.lax.scan(block, constrain(spec, carry), jnp.arange(n_blocks))
+    out = ChunkOutput(
+        losses=records.T,
+        eval_losses=None if evals is None else evals.T,
+        end_loss=full_loss(carry.params, shared.args),
+        end_eval=None if evaluate is None else evaluate(carry.params, shared.eval_args),
+        stats=carry.stats,
+    )
+    return constrain(spec, carry), out
+
+
+@functools.lru_cache(maxsize=64)
+def _cached_program(spec: KernelSpec) -> Program:
+    return Program(jax.jit(functools.partial(init_batch, spec)),
+                   jax.jit(functools.partial(chunk_batch, spec), donate_argnums=0))
+
+
+def build_program(spec: KernelSpec) -> Program:
+    """The compiled ``init`` and ``chunk`` of ``spec``, cached while its callables are hashable."""
+    try:
+        return _cached_program(spec)
+    except TypeError:  # an unhashable loss, factory or schedule: compile without caching
+        return _cached_program.__wrapped__(spec)

@@ -1,0 +1,100 @@
+r"""Lane statuses: the names, the thresholds and the rules, in one place.
+
+The kernel accumulates a few statistics per lane (:class:`jaxopt_lessons.sweeps.kernel.LaneStats`);
+:func:`classify` turns them into one status per lane on the host, so thresholds other
+than ``blowup`` never trigger a recompilation. The rules are written out in
+:func:`jaxopt_lessons.sweep`'s docstring.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+
+__all__ = ["STATUSES", "StatusRules", "classify", "settled"]
+
+STATUSES: tuple[str, ...] = ("converged", "slow", "oscillating", "diverged")
+"""The four lane statuses, in this order everywhere (tables, plots)."""
+
+class StatusRules(NamedTuple):
+    """Thresholds of the lane status rules (see :func:`jaxopt_lessons.sweep`).
+
+    Attributes:
+      blowup: a lane diverges at the first step whose loss exceeds
+        ``L0 + blowup * max(|L0|, eps)`` (``L0`` the initial loss), or whose loss,
+        parameters or update are non-finite.
+      plateau_rtol: the loss *plateaued* when it changed over the second half of the
+        run by at most ``plateau_rtol * |L0 - L_T|`` (plus a few ulps of rounding).
+      flip_fraction: parameters *flip* when, in at least this fraction of the
+        second-half steps, successive updates point against each other
+        (``<Δθ_t, Δθ_{t-1}> < 0``, a negative cosine).
+      settle_ratio: updates *died out* when the last update is at most this fraction
+        of the largest update of the run (in Euclidean norm).
+    """
+
+    blowup: float = 1e3
+    plateau_rtol: float = 1e-2
+    flip_fraction: float = 0.5
+    settle_ratio: float = 0.1
+
+
+# --- status rules (host side, NumPy; thresholds documented in ``sweep``) --------------
+
+
+def _plateau_tolerance(loss0: np.ndarray, start: np.ndarray, end: np.ndarray, rules: StatusRules) -> np.ndarray:
+    """How far the loss may move from ``start`` to ``end`` and still count as a plateau.
+
+    ``plateau_rtol`` of the run's total change ``|L_0 - L_end|``, plus 8 ulps of the losses.
+    """
+    eps = np.finfo(np.result_type(end.dtype, np.float32)).eps
+    return rules.plateau_rtol * np.abs(loss0 - end) + 8 * eps * np.maximum(np.abs(start), np.abs(end))
+
+
+def classify(
+    *,
+    loss0: np.ndarray,
+    loss_mid: np.ndarray,
+    final_loss: np.ndarray,
+    flips_window: np.ndarray,
+    max_sq_update: np.ndarray,
+    last_sq_update: np.ndarray,
+    diverged_at: np.ndarray,
+    steps: int,
+    rules: StatusRules,
+) -> np.ndarray:
+    """The status of every lane from its scan statistics (rules in ``sweep``'s docstring)."""
+    with np.errstate(invalid="ignore", over="ignore"):
+        tol = _plateau_tolerance(loss0, loss_mid, final_loss, rules)
+        late_drop = loss_mid - final_loss
+        falling = late_drop > tol
+        plateau = np.abs(late_drop) <= tol
+        window = steps - steps // 2
+        flipping = flips_window >= rules.flip_fraction * window
+        moving = last_sq_update > rules.settle_ratio**2 * max_sq_update
+    status = np.where(
+        diverged_at >= 0,
+        "diverged",
+        np.where(flipping & moving & ~falling, "oscillating", np.where(plateau & ~moving, "converged", "slow")),
+    )
+    return status.astype("<U11")
+
+
+def settled(
+    *,
+    chunk_start_loss: np.ndarray,
+    end_loss: np.ndarray,
+    loss0: np.ndarray,
+    max_sq_update: np.ndarray,
+    last_sq_update: np.ndarray,
+    alive: np.ndarray,
+    rules: StatusRules,
+) -> np.ndarray:
+    """Lanes that are finished for early stopping: diverged, or converged over the last chunk."""
+    with np.errstate(invalid="ignore", over="ignore"):
+        tol = _plateau_tolerance(loss0, chunk_start_loss, end_loss, rules)
+        plateau = np.abs(chunk_start_loss - end_loss) <= tol
+        moving = last_sq_update > rules.settle_ratio**2 * max_sq_update
+    return ~alive | (plateau & ~moving)
+
+
