@@ -99,6 +99,28 @@ def test_help_and_version_exit_0(capsys):
     assert capsys.readouterr().out.strip() == f"jaxopt-lessons {jl.__version__}"
 
 
+@pytest.mark.parametrize("argv", [["--help"], ["sweep", "--help"], ["problems"], ["--version"]])
+def test_help_and_listings_do_not_import_jax(argv):
+    """A fresh process: ``--help``, ``sweep --help`` and ``problems`` never import JAX (they
+    take a tenth of a second instead of seconds)."""
+    code = (
+        "import sys\nfrom jaxopt_lessons.cli import main\n"
+        f"status = main({argv!r})\n"
+        "print('jax imported:', 'jax' in sys.modules, 'status:', status)"
+    )
+    completed = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False)
+    assert completed.returncode == 0, completed.stderr
+    assert completed.stdout.splitlines()[-1] == "jax imported: False status: 0"
+
+
+def test_sweep_help_lists_every_problem_with_its_default_steps(capsys):
+    assert cli.main(["sweep", "--help"]) == 0
+    text = capsys.readouterr().out
+    for name in jl.problems.PROBLEMS:
+        steps = jl.problems.get_problem(name).default_steps
+        assert re.search(rf"^  {re.escape(name)} +{steps} steps", text, re.MULTILINE), name
+
+
 def test_python_dash_m_runs_the_cli(capsys, monkeypatch):
     monkeypatch.setattr(sys, "argv", ["jaxopt_lessons", "problems"])
     with pytest.raises(SystemExit) as exit_:

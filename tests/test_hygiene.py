@@ -1,8 +1,11 @@
 """Public surface hygiene: docstrings, type hints, no private JAX imports."""
 
+import importlib
 import inspect
 import pathlib
 import re
+import subprocess
+import sys
 
 import pytest
 
@@ -33,6 +36,28 @@ def test_submodule_public_functions_have_docstrings():
             obj = getattr(module, name)
             if inspect.isfunction(obj) and obj.__module__.startswith("jaxopt_lessons"):
                 assert inspect.getdoc(obj), f"{module.__name__}.{name} has no docstring"
+
+
+def test_package_imports_lazily_and_every_public_name_resolves():
+    """``import jaxopt_lessons`` imports no JAX; each name of ``__all__`` is a re-export or a
+    submodule, resolves on first use, and is listed by ``dir``."""
+    completed = subprocess.run(
+        [sys.executable, "-c", "import sys, jaxopt_lessons; print(sorted(m for m in sys.modules if m == 'jax'))"],
+        capture_output=True, text=True, timeout=60, check=False,
+    )
+    assert completed.returncode == 0 and completed.stdout.strip() == "[]", completed.stdout + completed.stderr
+    exported = {name for names in jl._EXPORTS.values() for name in names}
+    assert sorted(jl.__all__) == sorted(exported | set(jl._SUBMODULES))
+    for name in jl.__all__:
+        assert getattr(jl, name) is not None and name in dir(jl)
+    for module, names in jl._EXPORTS.items():
+        source = importlib.import_module(f"jaxopt_lessons.{module}")
+        assert all(getattr(jl, name) is getattr(source, name) for name in names)
+    from jaxopt_lessons import fit, sweep
+
+    assert fit is jl.train.fit and callable(sweep)
+    with pytest.raises(AttributeError, match="no attribute 'nonexistent'"):
+        jl.nonexistent  # noqa: B018
 
 
 def test_no_private_jax_imports():
