@@ -19,7 +19,7 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec
 from .._validate import check_positive_int
 from .checks import SweepPlan, make_plan
 from .driver import Outputs, chunk_records, run_batch
-from .kernel import LANE_AXIS, KernelSpec, Shared, build_program
+from .kernel import LANE_AXIS, KernelSpec, ParamsLayout, Shared, build_program
 from .memory import check_host_memory, lane_bytes, lanes_per_batch
 from .result import SweepResult
 from .status import StatusRules, classify
@@ -68,10 +68,11 @@ def sweep(
     ``fit(loss_fn, start_i, factory(lr_i, **hp_i), steps=steps)`` (with ``batch_size``:
     ``fit(..., batch_size=batch_size, key=jax.random.key(seed_i))``).
 
-    **Status rules.** Let :math:`L_0` be the initial loss, :math:`L_m` the loss before update
-    :math:`m = \lfloor \text{steps}/2 \rfloor`, :math:`L_T` the final loss (all on the full
-    training data), :math:`\Delta\theta_t` update :math:`t`, and ``rules`` the thresholds
-    (:class:`StatusRules`, defaults in brackets):
+    **Status rules** (:mod:`jaxopt_lessons.sweeps.status`). Let :math:`L_0` be the initial
+    loss, :math:`L_m` the loss before update :math:`m = \lfloor \text{steps}/2 \rfloor`,
+    :math:`L_T` the final loss (all on the full training data), :math:`\Delta\theta_t` update
+    :math:`t`, and ``rules`` the thresholds (:class:`StatusRules`, defaults in brackets).
+    The first rule that holds wins:
 
     * **diverged**: at some step :math:`t` the (minibatch) loss :math:`L_t` is non-finite or
       exceeds :math:`L_0 + \text{blowup}\cdot\max(|L_0|, \epsilon)` [blowup = 1e3], or the update
@@ -79,6 +80,9 @@ def sweep(
       and the lane is *frozen* at :math:`\theta_t` (its parameters and optimizer state
       stop changing, ``jnp.where`` per lane), so its NaNs never reach anything else;
       its later records repeat :math:`L(\theta_t)` and ``final_loss`` is :math:`L(\theta_t)`.
+    * **unstable**: the loss spiked, :math:`\max_t L_t > L_0 + \text{spike}\cdot\max(|L_0|,
+      \epsilon)` [spike = 10], and did not come back: :math:`L_T \ge L_0` (a blow-up below the
+      divergence limit that collapsed, e.g. to chance level).
     * **oscillating**: the parameters flip: in at least ``flip_fraction`` [0.5] of the
       second-half steps successive updates point against each other,
       :math:`\langle\Delta\theta_t, \Delta\theta_{t-1}\rangle < 0` (negative cosine); the
@@ -87,10 +91,12 @@ def sweep(
       fall over the second half, :math:`L_m - L_T \le \text{tol}` with
       :math:`\text{tol} = \text{plateau\_rtol}\cdot|L_0 - L_T|` [1e-2] plus 8 ulps.
       (Plain SGD on :math:`x^2 + 10` with lr 1.0 keeps the loss at 35 while x flips ±5.)
+    * **stalled**: the parameters never changed (every update rounded away, e.g. lr 1e-9
+      in float32) or the loss ended no lower than it started, :math:`L_T \ge L_0`.
     * **converged**: the loss plateaued, :math:`|L_m - L_T| \le \text{tol}`, and the
       updates died out, :math:`\|\Delta\theta_{\text{last}}\| \le
       \text{settle\_ratio}\cdot\max_t\|\Delta\theta_t\|`.
-    * **slow**: everything else: the loss was still changing by more than 1% of the
+    * **slow**: everything else: the loss was still falling by more than 1% of the
       run's total change in the second half, or the updates did not shrink.
 
     Plain SGD on :math:`x^2 + 10` from x = 5 for 50 steps gives lr 0.001 slow, 0.1 and
@@ -229,7 +235,7 @@ def kernel_spec(plan: SweepPlan, factory: Factory) -> KernelSpec:
         loss_fn=plan.loss_fn, grad_fn=plan.grad_fn, factory=factory, schedule=plan.schedule, eval_fn=plan.eval_fn,
         steps=plan.steps, record_every=plan.record_every, chunk_records=chunk_records(plan.n_records),
         unroll=plan.unroll, blowup=float(plan.rules.blowup), batch=plan.batch, layout=plan.layout,
-        devices=plan.devices,
+        devices=plan.devices, params=ParamsLayout.of(plan.example),
     )
 
 
@@ -262,8 +268,10 @@ def _assemble(plan: SweepPlan, outputs: Outputs, stopped_at: int) -> SweepResult
     status = classify(loss0=stats["loss0"], loss_mid=stats["loss_mid"], final_loss=outputs.final_loss,
                       flips_window=stats["flips_window"], max_sq_update=stats["max_sq_update"],
                       last_sq_update=stats["last_sq_update"], diverged_at=diverged_at, steps=plan.steps,
-                      rules=plan.rules)
-    status = np.where((outputs.steps_run < plan.steps) & (diverged_at < 0), "converged", status).astype("<U11")
+                      rules=plan.rules, peak_loss=stats["peak_loss"])
+    # an early stop happens once every lane of the batch settled: the still-moving ones converged
+    settled_early = (outputs.steps_run < plan.steps) & np.isin(status, ("slow", "oscillating"))
+    status = np.where(settled_early, "converged", status).astype("<U11")
     params = None
     if plan.keep_params:
         parts = [part for _, part in sorted(outputs.params, key=lambda item: item[0].start)]

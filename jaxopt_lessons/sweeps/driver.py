@@ -104,10 +104,9 @@ def run_batch(program: Program, spec: KernelSpec, lanes: dict[str, np.ndarray], 
     if pending is not None:
         outputs.store_chunk(where, *pending)
     if keep_params:
-        params = tree_to_host(carry.params)
-        if spec.layout == "lanes_last":
-            params = jax.tree_util.tree_map(lambda p: np.moveaxis(p, -1, 0), params)
-        outputs.params.append((where, jax.tree_util.tree_map(lambda p: p[:count], params)))
+        flat = to_host(carry.params)
+        flat = np.moveaxis(flat, -1, 0) if spec.layout == "lanes_last" else flat
+        outputs.params.append((where, spec.params.unravel_lanes(flat[:count])))
     return stopped_at
 
 

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import math
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
@@ -62,12 +63,55 @@ class LaneStats(NamedTuple):
 
 
 class LaneCarry(NamedTuple):
-    """What one lane carries from step to step."""
+    """What one lane carries from step to step.
 
-    params: Any
+    The parameters ride raveled, one vector per lane (:class:`ParamsLayout`): on a CPU a
+    step of a small model is a few dozen tiny kernels, each costing about the same
+    however little it computes, so one subtraction, one two-output reduction and one
+    select over the vector replace one of each per leaf.
+    """
+
+    params: jax.Array  # θ_t raveled
     opt_state: Any
-    prev: Any  # Δθ_{t-1}, shaped like params
+    prev: jax.Array  # Δθ_{t-1} raveled
     stats: LaneStats
+
+
+class ParamsLayout(NamedTuple):
+    """How a parameter pytree ravels into one vector and back (hashable: part of the compile key)."""
+
+    treedef: Any
+    shapes: tuple[tuple[int, ...], ...]
+    dtypes: tuple[str, ...]
+
+    @classmethod
+    def of(cls, params: Any) -> ParamsLayout:
+        """The layout of ``params`` (arrays or ``jax.ShapeDtypeStruct`` leaves)."""
+        leaves, treedef = jax.tree_util.tree_flatten(params)
+        return cls(treedef, tuple(tuple(leaf.shape) for leaf in leaves), tuple(str(leaf.dtype) for leaf in leaves))
+
+    def ravel(self, params: Any) -> jax.Array:
+        """Every leaf flattened, in the leaves' common dtype, concatenated."""
+        dtype = jnp.result_type(*self.dtypes)
+        return jnp.concatenate([jnp.ravel(leaf).astype(dtype) for leaf in jax.tree_util.tree_leaves(params)])
+
+    def unravel(self, flat: jax.Array) -> Any:
+        """The inverse of :meth:`ravel` (exact: each leaf gets its dtype back)."""
+        leaves, offset = [], 0
+        for shape, dtype in zip(self.shapes, self.dtypes):
+            size = math.prod(shape)
+            leaves.append(flat[offset:offset + size].reshape(shape).astype(dtype))
+            offset += size
+        return jax.tree_util.tree_unflatten(self.treedef, leaves)
+
+    def unravel_lanes(self, flat: np.ndarray) -> Any:
+        """:meth:`unravel` of a host array with a leading lane axis ``(lanes, P)`` (NumPy, no device)."""
+        leaves, offset = [], 0
+        for shape, dtype in zip(self.shapes, self.dtypes):
+            size = math.prod(shape)
+            leaves.append(flat[:, offset:offset + size].reshape((flat.shape[0], *shape)).astype(dtype))
+            offset += size
+        return jax.tree_util.tree_unflatten(self.treedef, leaves)
 
 
 class LaneInputs(NamedTuple):
@@ -104,6 +148,7 @@ class KernelSpec:
     batch: tuple[int, int] | None  # (batch_size, n_examples) or None (full batch)
     layout: str
     devices: tuple[Any, ...]
+    params: ParamsLayout
 
 
 class Program(NamedTuple):
@@ -143,12 +188,12 @@ def init_lane(spec: KernelSpec, lane: LaneInputs, shared: Shared) -> LaneCarry:
     """A lane at step 0: its seed's start, a fresh optimizer state, zeroed statistics."""
     params = jax.tree_util.tree_map(lambda p: p[lane.seed_slot], shared.seed_params)
     loss0 = spec.loss_fn(params, *shared.args)
-    sq_zero = jnp.zeros((), jnp.result_type(*jax.tree_util.tree_leaves(params)))
+    flat = spec.params.ravel(params)
+    sq_zero = jnp.zeros((), flat.dtype)
     count = jnp.zeros((), jnp.int32)
     stats = LaneStats(loss0=loss0, loss_mid=loss0, peak_loss=loss0, max_sq_update=sq_zero,
                       last_sq_update=sq_zero, flips_window=count, applied=count)
-    prev = jax.tree_util.tree_map(jnp.zeros_like, params)
-    return LaneCarry(params, optimizer_of(spec, lane).init(params), prev, stats)
+    return LaneCarry(flat, optimizer_of(spec, lane).init(params), jnp.zeros_like(flat), stats)
 
 
 def step_lane(spec: KernelSpec, carry: LaneCarry, lane: LaneInputs, step: jax.Array, args: tuple,
@@ -156,11 +201,16 @@ def step_lane(spec: KernelSpec, carry: LaneCarry, lane: LaneInputs, step: jax.Ar
     """One update of one lane (masked when past ``steps`` or diverged); returns the loss before it."""
     batch = args if rows is None else take(args, rows[lane.seed_slot])
     value_and_grad = spec.grad_fn or jax.value_and_grad(spec.loss_fn)
-    new_params, new_opt_state, loss = train_step(value_and_grad, optimizer_of(spec, lane), carry.params,
+    params = spec.params.unravel(carry.params)
+    new_params, new_opt_state, loss = train_step(value_and_grad, optimizer_of(spec, lane), params,
                                                  carry.opt_state, batch)
-    delta = jax.tree_util.tree_map(jnp.subtract, new_params, carry.params)
-    sq = optax.tree_utils.tree_sum(jax.tree_util.tree_map(lambda d: d * d, delta))
-    dot = optax.tree_utils.tree_sum(jax.tree_util.tree_map(jnp.multiply, delta, carry.prev))
+    new_flat = spec.params.ravel(new_params)
+    delta = new_flat - carry.params  # exactly the change the update made
+    # ||Δθ_t||² and <Δθ_t, Δθ_{t-1}> in one pass (a multiply-sum: under vmap a vdot would become
+    # a batched dot_general, slow for tiny vectors)
+    zero = jnp.zeros((), delta.dtype)
+    sq, dot = jax.lax.reduce((delta * delta, delta * carry.prev), (zero, zero),
+                             lambda a, b: (a[0] + b[0], a[1] + b[1]), (0,))
     stats = carry.stats
     limit = spec.blowup * jnp.maximum(jnp.abs(stats.loss0), jnp.finfo(stats.loss0.dtype).eps)
     bad = ~(jnp.isfinite(loss) & jnp.isfinite(sq)) | (loss - stats.loss0 > limit)
@@ -170,7 +220,7 @@ def step_lane(spec: KernelSpec, carry: LaneCarry, lane: LaneInputs, step: jax.Ar
     if rows is None:
         loss_mid = jnp.where(step == mid, loss, stats.loss_mid)
     else:  # the minibatch loss is noisy: the full-data loss, once
-        loss_mid = jax.lax.cond(step == mid, lambda: spec.loss_fn(carry.params, *args), lambda: stats.loss_mid)
+        loss_mid = jax.lax.cond(step == mid, lambda: spec.loss_fn(params, *args), lambda: stats.loss_mid)
     stats = LaneStats(
         loss0=stats.loss0,
         loss_mid=loss_mid,
@@ -182,7 +232,7 @@ def step_lane(spec: KernelSpec, carry: LaneCarry, lane: LaneInputs, step: jax.Ar
     )
     keep = functools.partial(jax.tree_util.tree_map, lambda new, old: jnp.where(apply, new, old))
     # No select for prev: once a lane stops applying updates it never applies one again.
-    return LaneCarry(keep(new_params, carry.params), keep(new_opt_state, carry.opt_state), delta, stats), loss
+    return LaneCarry(keep(new_flat, carry.params), keep(new_opt_state, carry.opt_state), delta, stats), loss
 
 
 # --- a batch of lanes -------------------------------------------------------------------
@@ -244,8 +294,10 @@ def chunk_batch(spec: KernelSpec, carry: LaneCarry, lanes: LaneInputs, start: ja
     """``chunk_records`` blocks of ``record_every`` steps of every lane, from step ``start``."""
     every, n_blocks = spec.record_every, spec.chunk_records
     step = batch(spec.layout, functools.partial(step_lane, spec), (True, True, False, False, False))
-    full_loss = batch(spec.layout, lambda p, a: spec.loss_fn(p, *a), (True, False))
-    evaluate = None if spec.eval_fn is None else batch(spec.layout, lambda p, a: spec.eval_fn(p, *a), (True, False))
+    full_loss = batch(spec.layout, lambda p, a: spec.loss_fn(spec.params.unravel(p), *a), (True, False))
+    evaluate = None
+    if spec.eval_fn is not None:
+        evaluate = batch(spec.layout, lambda p, a: spec.eval_fn(spec.params.unravel(p), *a), (True, False))
     rows = None
     if spec.batch is not None:
         rows = minibatch_rows(spec, shared.seed_keys, start, n_blocks * every).reshape(n_blocks, every, -1,
@@ -256,11 +308,15 @@ def chunk_batch(spec: KernelSpec, carry: LaneCarry, lanes: LaneInputs, start: ja
         evaluated = None if evaluate is None else evaluate(carry.params, shared.eval_args)
         recorded = None if rows is None else full_loss(carry.params, shared.args)
 
-        def one_step(carry: LaneCarry, j: jax.Array):
-            return step(carry, lanes, base + j, shared.args, None if rows is None else rows[k, j])
+        def one_step(state: tuple[LaneCarry, jax.Array], j: jax.Array):
+            carry, first = state
+            carry, loss = step(carry, lanes, base + j, shared.args, None if rows is None else rows[k, j])
+            return (carry, jnp.where(j == 0, loss, first)), None
 
-        carry, losses = jax.lax.scan(one_step, carry, jnp.arange(every), unroll=min(spec.unroll, every))
-        return carry, (losses[0] if recorded is None else recorded, evaluated)
+        start_record = jnp.zeros_like(carry.stats.loss0) if recorded is None else recorded
+        (carry, first), _ = jax.lax.scan(one_step, (carry, start_record), jnp.arange(every),
+                                         unroll=min(spec.unroll, every))
+        return carry, (first if recorded is None else recorded, evaluated)
 
     carry, (records, evals) = jax.lax.scan(block, constrain(spec, carry), jnp.arange(n_blocks))
     out = ChunkOutput(

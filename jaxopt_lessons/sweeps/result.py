@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from . import storage
-from .status import STATUSES
+from .status import FAILED, STATUSES
 
 __all__ = ["SweepResult"]
 
@@ -111,28 +111,88 @@ class SweepResult:
         return row
 
     def best(self, optimizer: str | None = None) -> dict[str, Any] | None:
-        """The lane with the lowest finite metric (:attr:`metric_name`) among non-diverged lanes.
+        """The best learning rate (and hyperparameters), robust to one lucky lane.
+
+        Every (optimizer, hyperparameters, learning rate) group is scored by the median of
+        its seeds' final metric (:attr:`metric_name`: ``final_eval`` when the sweep had an
+        ``eval_fn``, else ``final_loss``); a failed lane (``diverged``/``unstable``) or a
+        non-finite value counts as ``+inf``. With a single seed, a lane's score is instead
+        the median of its own value and its two neighbours' on the learning-rate grid (the
+        lane's own value at the ends of the grid is the larger of the two), so a lucky lane
+        between failed neighbours does not win. Among groups whose score ties the lowest
+        within float precision (4 ulps of the metric's dtype), those whose own value is at
+        that score are preferred (a lucky outlier's neighbours can tie with it), and the
+        largest learning rate wins (it got there fastest); the tied range is reported.
 
         Args:
           optimizer: only consider this optimizer's lanes (default: every lane).
 
         Returns:
-          :meth:`lane`'s dict plus ``"metric"`` (which field was ranked), or ``None``
-          when every (considered) lane diverged.
+          ``None`` when every considered lane failed, else :meth:`lane`'s dict for the
+          chosen group's median lane, plus ``"score"`` (the group's score), ``"spread"``
+          (``[min, max]`` of the metric across its seeds), ``"n_seeds"``, ``"metric"``,
+          ``"tied_learning_rates"`` (``[lowest, highest]`` rate of the tie) and ``"rule"``
+          (one line saying how the choice was made).
 
         Raises:
           ValueError: if ``optimizer`` is not one of the sweep's optimizer names.
         """
-        considered = np.ones(self.n_lanes, bool)
         if optimizer is not None:
             names = sorted(set(self.optimizers.tolist()))
             if optimizer not in names:
                 raise ValueError(f"unknown optimizer {optimizer!r}; this sweep has {', '.join(map(repr, names))}")
-            considered = self.optimizers == optimizer
-        candidates = np.flatnonzero(considered & (self.status != "diverged") & np.isfinite(self.metric))
-        if candidates.size == 0:
+        groups = [(key, lanes) for key, lanes in self._groups() if optimizer in (None, key["optimizer"])]
+        values = [self._metric_values(lanes) for _, lanes in groups]
+        if not np.isfinite(np.concatenate(values)).any():
             return None
-        return {**self.lane(candidates[np.argmin(self.metric[candidates])]), "metric": self.metric_name}
+        single_seed = all(lanes.size == 1 for _, lanes in groups)
+        scores = self._neighbour_scores(groups, values) if single_seed else [np.median(v) for v in values]
+        scores = np.asarray(scores, np.float64)
+        eps = np.finfo(np.result_type(self.metric.dtype, np.float16)).eps
+        lowest = np.min(scores)
+        close = lambda a, b: np.abs(a - b) <= 4 * eps * np.abs(b)  # noqa: E731
+        tied = np.flatnonzero(scores <= lowest + 4 * eps * abs(lowest))
+        # a lane whose own value is not at its score (a lucky outlier among its neighbours) yields to those that are
+        own = np.asarray([np.median(values[i]) for i in tied])
+        tied = tied[close(own, scores[tied])] if close(own, scores[tied]).any() else tied
+        rates = np.asarray([groups[i][0]["learning_rate"] for i in tied])
+        chosen = int(tied[np.argmax(rates)])
+        key, lanes = groups[chosen]
+        order = np.argsort(values[chosen], kind="stable")
+        median_lane = int(lanes[order[(lanes.size - 1) // 2]])
+        finite = values[chosen][np.isfinite(values[chosen])]
+        rule = ("one seed: a rate's score is the median of its own and its neighbouring rates' "
+                f"{self.metric_name}" if single_seed else
+                f"median {self.metric_name} across {lanes.size} seeds")
+        return {
+            **self.lane(median_lane),
+            "score": float(scores[chosen]),
+            "spread": [float(finite.min()), float(finite.max())] if finite.size else [float("inf")] * 2,
+            "n_seeds": int(lanes.size),
+            "metric": self.metric_name,
+            "tied_learning_rates": [float(rates.min()), float(rates.max())],
+            "rule": rule + (f"; {tied.size} rates tie, the largest wins" if tied.size > 1 else ""),
+        }
+
+    def _metric_values(self, lanes: np.ndarray) -> np.ndarray:
+        """The metric of ``lanes`` as float64, failed lanes and non-finite values as ``+inf``."""
+        values = self.metric[lanes].astype(np.float64)
+        return np.where(np.isfinite(values) & ~np.isin(self.status[lanes], list(FAILED)), values, np.inf)
+
+    @staticmethod
+    def _neighbour_scores(groups: list[tuple[dict[str, Any], np.ndarray]], values: list[np.ndarray]) -> list[float]:
+        """One seed: each rate's median with its neighbours on its own (optimizer, hyperparameters) grid."""
+        scores = [0.0] * len(groups)
+        lines: dict[tuple, list[int]] = {}
+        for index, (key, _) in enumerate(groups):
+            lines.setdefault(tuple((k, v) for k, v in key.items() if k != "learning_rate"), []).append(index)
+        for members in lines.values():
+            members = sorted(members, key=lambda i: groups[i][0]["learning_rate"])
+            line = [float(values[i][0]) for i in members]
+            for position, index in enumerate(members):
+                window = line[max(0, position - 1):position + 2]
+                scores[index] = float(np.median(window)) if len(window) == 3 else max(window)
+        return scores
 
     def summary(self) -> list[dict[str, Any]]:
         """Per (optimizer, hyperparameters, learning rate), across seeds: median and worst metric, fraction diverged.
@@ -162,10 +222,10 @@ class SweepResult:
         return rows
 
     def max_stable_lr_observed(self) -> dict[str, float | None]:
-        """Per optimizer, the largest learning rate at which no seed (and no hyperparameter value) diverged."""
+        """Per optimizer, the largest learning rate at which no seed (and no hyperparameter value) failed (diverged or unstable)."""
         out: dict[str, float | None] = {name: None for name in dict.fromkeys(self.optimizers.tolist())}
         for key, lanes in self._groups(with_hyperparams=False):
-            if not np.any(self.status[lanes] == "diverged"):
+            if not np.any(np.isin(self.status[lanes], list(FAILED))):
                 current = out[key["optimizer"]]
                 rate = key["learning_rate"]
                 out[key["optimizer"]] = rate if current is None else max(current, rate)

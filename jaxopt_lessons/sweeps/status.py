@@ -12,10 +12,21 @@ from typing import NamedTuple
 
 import numpy as np
 
-__all__ = ["STATUSES", "StatusRules", "classify", "settled"]
+__all__ = ["FAILED", "STATUSES", "StatusRules", "classify", "settled"]
 
-STATUSES: tuple[str, ...] = ("converged", "slow", "oscillating", "diverged")
-"""The four lane statuses, in this order everywhere (tables, plots)."""
+STATUSES: tuple[str, ...] = ("converged", "slow", "oscillating", "stalled", "unstable", "diverged")
+"""Every lane status, in this order everywhere (tables, plots, files):
+
+* ``converged``: the loss fell below its start and plateaued, and the updates died out;
+* ``slow``: the loss fell but was still falling (or the updates did not shrink);
+* ``oscillating``: the parameters keep flipping while the loss does not fall;
+* ``stalled``: the parameters never changed, or the loss ended no lower than it started;
+* ``unstable``: the loss spiked far above its start and did not come back below it;
+* ``diverged``: a non-finite or exploding loss; the lane was frozen at that step.
+"""
+
+FAILED: frozenset[str] = frozenset({"unstable", "diverged"})
+"""Statuses that mean the learning rate was too large: no best lane, not a stable rate."""
 
 class StatusRules(NamedTuple):
     """Thresholds of the lane status rules (see :func:`jaxopt_lessons.sweep`).
@@ -31,12 +42,15 @@ class StatusRules(NamedTuple):
         (``<Δθ_t, Δθ_{t-1}> < 0``, a negative cosine).
       settle_ratio: updates *died out* when the last update is at most this fraction
         of the largest update of the run (in Euclidean norm).
+      spike: a lane is *unstable* when its largest loss exceeded
+        ``L0 + spike * max(|L0|, eps)`` and its final loss is not below ``L0``.
     """
 
     blowup: float = 1e3
     plateau_rtol: float = 1e-2
     flip_fraction: float = 0.5
     settle_ratio: float = 0.1
+    spike: float = 10.0
 
 
 # --- status rules (host side, NumPy; thresholds documented in ``sweep``) --------------
@@ -62,8 +76,13 @@ def classify(
     diverged_at: np.ndarray,
     steps: int,
     rules: StatusRules,
+    peak_loss: np.ndarray | None = None,
 ) -> np.ndarray:
-    """The status of every lane from its scan statistics (rules in ``sweep``'s docstring)."""
+    """The status of every lane from its scan statistics (rules in ``sweep``'s docstring).
+
+    The first rule that holds wins: diverged, unstable, oscillating, stalled, converged,
+    slow (see :data:`STATUSES`).
+    """
     with np.errstate(invalid="ignore", over="ignore"):
         tol = _plateau_tolerance(loss0, loss_mid, final_loss, rules)
         late_drop = loss_mid - final_loss
@@ -72,11 +91,20 @@ def classify(
         window = steps - steps // 2
         flipping = flips_window >= rules.flip_fraction * window
         moving = last_sq_update > rules.settle_ratio**2 * max_sq_update
-    status = np.where(
-        diverged_at >= 0,
-        "diverged",
-        np.where(flipping & moving & ~falling, "oscillating", np.where(plateau & ~moving, "converged", "slow")),
-    )
+        not_below_start = ~(final_loss < loss0)
+        stalled = (max_sq_update == 0) | not_below_start
+        spiked = np.zeros_like(stalled) if peak_loss is None else (
+            peak_loss - loss0 > rules.spike * np.maximum(np.abs(loss0), np.finfo(np.float32).eps)) & not_below_start
+    rules_in_order = [
+        (diverged_at >= 0, "diverged"),
+        (spiked, "unstable"),
+        (flipping & moving & ~falling, "oscillating"),
+        (stalled, "stalled"),
+        (plateau & ~moving, "converged"),
+    ]
+    status = np.full(np.shape(final_loss), "slow", dtype="<U11")
+    for holds, name in reversed(rules_in_order):
+        status = np.where(holds, name, status)
     return status.astype("<U11")
 
 
