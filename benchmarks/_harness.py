@@ -1,0 +1,258 @@
+"""What every benchmark shares: rows in fresh worker processes, interleaved repeats, tables.
+
+A *row* is one way of training one set of lanes (a NumPy loop, a per-lane ``jit(scan)``
+loop, a bare ``jit(vmap(scan))``, ``jl.sweep``, the old engine's sweep...). Each row runs
+in its own fresh worker process (``_worker.py``), so that its first call compiles cold
+and its peak memory is its own. The driver starts the workers of a *group* one after
+the other (each makes its first call while the others wait), then asks them in turn,
+round after round, to time one more call: the repeats of the rows of a group are
+interleaved, so a burst of load on a shared machine hits every row alike, and each
+row's time is the fastest of its rounds.
+
+This module imports no JAX at the top: the driver stays light, and a worker chooses
+its engine (``--old-engine``) before anything imports ``jaxopt_lessons``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+OLD_ENGINE = Path("/work/old")
+"""Default checkout of the engine before the rebuild (``git worktree add /work/old ec9df50``)."""
+
+_MARK = "@@bench "
+
+
+def max_rss_mib() -> float:
+    """Peak resident set size of this process so far, in MiB (Linux reports KiB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+class CompileClock:
+    """Adds up the trace/lower/compile durations JAX reports through ``jax.monitoring``.
+
+    ``seconds`` is trace + lower + XLA compile; ``backend_seconds`` the XLA compile alone
+    (> 0 on a warm repeat means something recompiled); ``by_function`` splits the XLA
+    compile time by the compiled function's name.
+    """
+
+    EVENTS = (
+        "/jax/core/compile/jaxpr_trace_duration",
+        "/jax/core/compile/jaxpr_to_mlir_module_duration",
+        "/jax/core/compile/backend_compile_duration",
+    )
+
+    def __init__(self) -> None:
+        import jax
+
+        self.seconds = 0.0
+        self.backend_seconds = 0.0
+        self.by_function: dict[str, float] = {}
+        self.active = False
+        jax.monitoring.register_event_duration_secs_listener(self._listen)
+
+    def _listen(self, event: str, duration: float, **kwargs: Any) -> None:
+        if self.active and event in self.EVENTS:
+            self.seconds += duration
+            if event == self.EVENTS[-1]:
+                self.backend_seconds += duration
+                name = str(kwargs.get("fun_name", "?"))
+                self.by_function[name] = self.by_function.get(name, 0.0) + duration
+
+    def __enter__(self) -> CompileClock:
+        self.seconds, self.backend_seconds, self.by_function, self.active = 0.0, 0.0, {}, True
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.active = False
+
+
+class Case(Protocol):
+    """A row's work inside its worker: ``run(repeat)`` trains and returns the lane-steps done."""
+
+    def run(self, repeat: int) -> int: ...
+
+    def report(self) -> dict: ...
+
+
+# --- inside a worker -------------------------------------------------------------------------
+
+
+def _emit(message: dict) -> None:
+    sys.stdout.write(_MARK + json.dumps(message) + "\n")
+    sys.stdout.flush()
+
+
+def serve(build: Callable[[dict], Case], config: dict) -> None:
+    """The worker's loop: build the case, time its first call, then one call per ``time`` request."""
+    import_rss = max_rss_mib()
+    clock = CompileClock()
+    case = build(config)
+    start = time.perf_counter()
+    with clock:
+        lane_steps = case.run(0)
+    first = time.perf_counter() - start
+    _emit({"first_call_s": first, "first_lane_steps": lane_steps, "compile_s": clock.seconds,
+           "backend_compile_s": clock.backend_seconds, "compile_by_function": clock.by_function})
+    repeat = 0
+    for line in sys.stdin:
+        command = line.strip()
+        if command == "time":
+            repeat += 1
+            start = time.perf_counter()
+            with clock:
+                lane_steps = case.run(repeat)
+            _emit({"seconds": time.perf_counter() - start, "lane_steps": lane_steps,
+                   "recompile_s": clock.backend_seconds})
+        elif command == "finish":
+            _emit({**case.report(), "peak_rss_mib": max_rss_mib(), "import_rss_mib": import_rss})
+            return
+
+
+# --- the driver ------------------------------------------------------------------------------
+
+
+@dataclass
+class Row:
+    """One row of a table: ``target`` (``module:function`` building the case) run on ``config``."""
+
+    name: str
+    title: str
+    target: str
+    config: dict
+    old_engine: bool = False
+    result: dict = field(default_factory=dict)
+
+    @property
+    def ns_per_lane_step(self) -> float:
+        """The fastest warm call, in nanoseconds per lane-step."""
+        return 1e9 * self.result["seconds"] / self.result["lane_steps"]
+
+
+class _Worker:
+    def __init__(self, row: Row, old_engine: Path) -> None:
+        command = [sys.executable, str(HERE / "_worker.py")]
+        if row.old_engine:
+            command += ["--old-engine", str(old_engine)]
+        command += [row.target, json.dumps({**row.config, "old_engine": row.old_engine})]
+        self.row = row
+        self.log = tempfile.TemporaryFile(mode="w+")
+        self.process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.log,
+                                        text=True, cwd=ROOT, env=os.environ.copy())
+
+    def read(self) -> dict:
+        for line in self.process.stdout:
+            if line.startswith(_MARK):
+                return json.loads(line[len(_MARK):])
+        self.log.seek(0)
+        tail = "\n".join(self.log.read().strip().splitlines()[-15:])
+        raise RuntimeError(f"row {self.row.name!r} ({self.row.target}) failed:\n{tail}")
+
+    def ask(self, command: str) -> dict:
+        self.process.stdin.write(command + "\n")
+        self.process.stdin.flush()
+        return self.read()
+
+    def close(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+        self.process.wait()
+        self.log.close()
+
+
+def measure(rows: Sequence[Row], rounds: int, *, old_engine: Path = OLD_ENGINE, verbose: bool = True) -> list[Row]:
+    """Measures a group of rows with interleaved repeats; returns the rows that ran.
+
+    Each row gets ``result``: ``first_call_s``, ``compile_s``, ``seconds`` and
+    ``lane_steps`` of its fastest warm call, ``times`` (every warm call, seconds per
+    lane-step x 1e9), ``peak_rss_mib`` and whatever its case reports. A row that fails
+    (or needs the old engine where there is none) is reported on stderr and dropped.
+    """
+    workers: list[_Worker] = []
+    try:
+        for row in rows:
+            if row.old_engine and not (old_engine / "jaxopt_lessons").is_dir():
+                print(f"  skipped {row.title}: no old engine at {old_engine}", file=sys.stderr)
+                continue
+            if verbose:
+                print(f"  starting {row.title} ...", file=sys.stderr, flush=True)
+            worker = _Worker(row, old_engine)
+            try:
+                row.result = worker.read()
+            except RuntimeError as error:
+                print(f"  skipped: {error}", file=sys.stderr)
+                worker.close()
+                continue
+            row.result["times"] = []
+            workers.append(worker)
+        for round_index in range(rounds):
+            shift = round_index % max(len(workers), 1)  # rotate the order: no row is always first
+            for worker in workers[shift:] + workers[:shift]:
+                timed = worker.ask("time")
+                result = worker.row.result
+                ns = 1e9 * timed["seconds"] / timed["lane_steps"]
+                result["times"].append(ns)
+                result["recompile_s"] = result.get("recompile_s", 0.0) + timed["recompile_s"]
+                if "seconds" not in result or ns < 1e9 * result["seconds"] / result["lane_steps"]:
+                    result["seconds"], result["lane_steps"] = timed["seconds"], timed["lane_steps"]
+            if verbose:
+                print(f"  round {round_index + 1}/{rounds} done", file=sys.stderr, flush=True)
+        for worker in workers:
+            worker.row.result.update(worker.ask("finish"))
+    finally:
+        for worker in workers:
+            worker.close()
+    return [worker.row for worker in workers]
+
+
+# --- tables ----------------------------------------------------------------------------------
+
+
+def fmt(value: float | None, digits: int = 3) -> str:
+    """A number for a table: ``–`` for missing, thousands separators from 1,000 on."""
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return "–"
+    if abs(value) >= 1000:
+        return f"{value:,.0f}"
+    return f"{value:.{digits}g}"
+
+
+def spread(row: Row) -> str:
+    """The warm calls of a row relative to its fastest, e.g. ``1.00-1.31``: how noisy the machine was."""
+    times = row.result.get("times") or []
+    if len(times) < 2:
+        return "–"
+    return f"{max(times) / min(times):.2f}"
+
+
+def engine_description(old_engine: Path = OLD_ENGINE) -> str:
+    """The commit measured, and whether the engine's files had uncommitted changes."""
+    def git(*args: str) -> str:
+        done = subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True)
+        return done.stdout.strip() if done.returncode == 0 else "?"
+
+    commit = git("rev-parse", "--short", "HEAD")
+    dirty = git("status", "--porcelain", "--", "jaxopt_lessons/sweeps")
+    state = " + uncommitted changes in jaxopt_lessons/sweeps/" if dirty else ""
+    return f"new engine: commit {commit}{state}; old engine: {old_engine} ({git('-C', str(old_engine), 'rev-parse', '--short', 'HEAD')})"
+
+
+def write_markdown(path: Path, text: str) -> None:
+    """Writes ``text`` atomically (``jaxopt_lessons.io``)."""
+    from jaxopt_lessons.io import atomic_write_text
+
+    atomic_write_text(path, text)
+    print(f"written to {path}", file=sys.stderr)
