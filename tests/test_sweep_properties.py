@@ -133,6 +133,14 @@ def test_status_invariants(lrs):
             assert d >= 0 and d <= int(np.argmax(~np.isfinite(ratio) | (ratio > 2.0))), (lr, oracle, d)
 
 
+def _consistent(kw, n_records):
+    """steps giving ``n_records`` records, ``diverged_at`` set exactly on diverged lanes, ``stopped_at <= steps``."""
+    steps = max((n_records - 1) * kw["record_every"] + 1 + kw["steps"] % kw["record_every"], kw["record_every"])
+    diverged_at = np.where(kw["status"] == "diverged", kw["diverged_at"] % steps, -1)
+    stopped_at = None if kw["stopped_at"] is None else kw["stopped_at"] % (steps + 1)
+    return {**kw, "steps": steps, "diverged_at": diverged_at, "stopped_at": stopped_at}
+
+
 def _result_strategy():
     def build(n_lanes, n_records, dtype):
         floats = hnp.arrays(dtype, (n_lanes, n_records), elements=st.floats(width=8 * np.dtype(dtype).itemsize,
@@ -147,13 +155,13 @@ def _result_strategy():
             "final_loss": finals,
             "status": st.lists(st.sampled_from(["converged", "slow", "oscillating", "diverged"]),
                                min_size=n_lanes, max_size=n_lanes).map(lambda s: np.asarray(s, "<U11")),
-            "diverged_at": hnp.arrays(np.int64, (n_lanes,), elements=st.integers(-1, 10**6)),
+            "diverged_at": hnp.arrays(np.int64, (n_lanes,), elements=st.integers(0, 10**6)),
             "record_every": st.integers(1, 100),
-            "steps": st.integers(1, 10**6),
-            "stopped_at": st.none() | st.integers(1, 10**6),
+            "steps": st.integers(0, 10**6),
+            "stopped_at": st.none() | st.integers(0, 10**6),
             "params": st.none() | st.fixed_dictionaries({"w": finals}),
         })
-        return lanes.map(lambda kw: jl.SweepResult(**kw))
+        return lanes.map(lambda kw: jl.SweepResult(**_consistent(kw, n_records)))
 
     return st.tuples(st.integers(1, 5), st.integers(1, 6), st.sampled_from([np.float32, np.float64])).flatmap(
         lambda t: build(*t)
