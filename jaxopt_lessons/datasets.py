@@ -94,6 +94,84 @@ def spirals(key: jax.Array, n: int = 200, noise: float = 0.1, turns: float = 1.5
     return X, labels
 
 
+
+# Seven-segment strokes: which of a (top), b (top right), c (bottom right), d (bottom),
+# e (bottom left), f (top left), g (middle) each digit lights.
+_SEGMENTS = ("abcdef", "bc", "abged", "abgcd", "fgbc", "afgcd", "afgedc", "abc", "abcdefg", "abcdfg")
+
+
+def digit_templates(size: int = 8) -> np.ndarray:
+    """The ten noiseless class images of :func:`digits_like`: seven-segment digits 0-9.
+
+    Args:
+      size: image side in pixels (>= 5).
+
+    Returns:
+      ``(10, size, size)`` float32 NumPy images with strokes of value 1 on a 0 background.
+    """
+    size = check_positive_int(size, "size")
+    if size < 5:
+        raise ValueError(f"size must be >= 5 pixels to draw seven segments, got {size}")
+    top, bottom = 1, size - 2
+    middle = (top + bottom + 1) // 2
+    left, right = max(1, size // 4), size - 1 - max(1, size // 4)
+    strokes = {
+        "a": (slice(top, top + 1), slice(left, right + 1)), "g": (slice(middle, middle + 1), slice(left, right + 1)),
+        "d": (slice(bottom, bottom + 1), slice(left, right + 1)),
+        "f": (slice(top, middle + 1), slice(left, left + 1)), "b": (slice(top, middle + 1), slice(right, right + 1)),
+        "e": (slice(middle, bottom + 1), slice(left, left + 1)), "c": (slice(middle, bottom + 1), slice(right, right + 1)),
+    }
+    images = np.zeros((10, size, size), np.float32)
+    for digit, lit in enumerate(_SEGMENTS):
+        for segment in lit:
+            images[(digit, *strokes[segment])] = 1.0
+    return images
+
+
+def digits_like(
+    key: jax.Array, n: int = 1000, n_classes: int = 10, size: int = 8, noise: float = 0.2, max_shift: int = 1
+) -> tuple[jax.Array, jax.Array]:
+    r"""A digits-like classification set (no download, no sklearn): noisy seven-segment digits.
+
+    Example :math:`i` of class :math:`c_i` (uniform over ``n_classes``) is the class
+    template (:func:`digit_templates`) shifted by :math:`(\delta_y, \delta_x)`, uniform in
+    ``[-max_shift, max_shift]`` each (``jnp.roll``), scaled by a stroke intensity
+    :math:`a \sim U(0.6, 1.4)`, plus pixel noise :math:`\sigma z`, ``z ~ N(0, 1)``:
+    :math:`x_i = a\,\text{roll}(T_{c_i}, \delta) + \sigma z`, flattened to
+    ``size * size`` features (64 for 8 x 8, like sklearn's digits).
+
+    Args:
+      key: the ``jax.random`` key of the draw.
+      n: number of examples.
+      n_classes: classes ``0 .. n_classes - 1`` (at most 10, one per digit).
+      size: image side in pixels (>= 5).
+      noise: pixel noise standard deviation :math:`\sigma` (>= 0).
+      max_shift: largest shift in pixels along each axis (>= 0).
+
+    Returns:
+      ``(X (n, size * size) float32, y (n,) int32)``.
+
+    Examples:
+      >>> X, y = digits_like(jax.random.key(0), n=5)
+      >>> X.shape, y.shape, str(y.dtype)
+      ((5, 64), (5,), 'int32')
+    """
+    n = check_positive_int(n, "n")
+    n_classes = check_positive_int(n_classes, "n_classes")
+    if n_classes > 10:
+        raise ValueError(f"n_classes must be <= 10 (one seven-segment digit each), got {n_classes}")
+    noise = _check_noise(noise)
+    if isinstance(max_shift, bool) or not isinstance(max_shift, (int, np.integer)) or max_shift < 0:
+        raise ValueError(f"max_shift must be an int >= 0, got {max_shift!r}")
+    templates = jnp.asarray(digit_templates(size)[:n_classes])
+    key_label, key_shift, key_scale, key_noise = jax.random.split(key, 4)
+    labels = jax.random.randint(key_label, (n,), 0, n_classes, dtype=jnp.int32)
+    shifts = jax.random.randint(key_shift, (n, 2), -max_shift, max_shift + 1)
+    scales = jax.random.uniform(key_scale, (n, 1, 1), minval=0.6, maxval=1.4)
+    images = jax.vmap(lambda image, shift: jnp.roll(image, shift, axis=(0, 1)))(templates[labels], shifts)
+    images = scales * images + noise * jax.random.normal(key_noise, images.shape)
+    return images.reshape(n, size * size).astype(jnp.float32), labels
+
 # --- The seed notebook's own inputs -------------------------------------------------
 
 
