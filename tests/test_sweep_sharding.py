@@ -63,9 +63,9 @@ CHILD = SETUP + textwrap.dedent(
         lanes = kernel.LaneInputs(driver.put_lanes(np.full(4, 0.1, np.float32), sharding),
                                   driver.put_lanes(np.zeros(4, np.int32), sharding), {})
         carry = kernel.build_program(spec).init(lanes, api.shared_inputs(plan))
-        w = carry.params["w"]
-        assert len(w.sharding.device_set) == 2
-        assert [s.data.shape for s in w.addressable_shards] == [(2,), (2,)]
+        flat = carry.params  # every lane's parameters raveled: (lanes, P) or (P, lanes)
+        assert len(flat.sharding.device_set) == 2
+        assert [s.data.shape[axis] for s in flat.addressable_shards] == [2, 2]
     print("ok")
     """
 )

@@ -8,17 +8,22 @@ classifies the lanes and :mod:`.result` holds them.
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Mapping, Sequence
+import math
+import os
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 import optax
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from .._validate import check_positive_int
+from .checkpoint import Checkpoint
 from .checks import SweepPlan, make_plan
-from .driver import Outputs, chunk_records, run_batch
+from .driver import Batch, Outputs, chunk_records, run_batch
+from .fingerprint import fingerprint, require_same_across_processes
 from .kernel import LANE_AXIS, KernelSpec, ParamsLayout, Shared, build_program
 from .memory import check_host_memory, lane_bytes, lanes_per_batch
 from .result import SweepResult
@@ -54,6 +59,8 @@ def sweep(
     rules: StatusRules | None = None,
     keep_params: bool = True,
     lanes_last: bool | None = None,
+    checkpoint: str | os.PathLike | None = None,
+    overwrite: bool = False,
 ) -> SweepResult:
     r"""Trains every (optimizer, seed, hyperparameters, learning rate) lane and classifies each run.
 
@@ -125,7 +132,10 @@ def sweep(
     steps each; steps past ``steps`` in the last chunk are masked out, so chunking never
     changes results). Between chunks ``progress=True`` updates a tqdm bar (lane-steps/s,
     diverged count) and Ctrl-C stops cleanly: the running chunk finishes, the bar is
-    closed and :class:`KeyboardInterrupt` is re-raised. With ``early_stop=True`` a batch
+    closed and :class:`KeyboardInterrupt` is re-raised carrying the lanes and steps done so
+    far as ``error.partial`` (a :class:`SweepResult` with ``complete=False``; lanes cut short
+    are ``"incomplete"``); with ``checkpoint`` nothing but the running chunk is lost. With
+    ``early_stop=True`` a batch
     stops after the first chunk in which every lane is diverged or converged by the rule
     above applied to that chunk; its later records repeat the last loss, its
     non-diverged lanes are marked ``"converged"``, and ``stopped_at`` gives the steps run.
@@ -179,6 +189,11 @@ def sweep(
       keep_params: return every lane's final parameters in ``SweepResult.params``.
       lanes_last: the layout (see above): ``None`` automatic, ``True`` lanes last,
         ``False`` ``jax.vmap``.
+      checkpoint: a folder that keeps the sweep's progress after every chunk
+        (:mod:`jaxopt_lessons.sweeps.checkpoint`); calling ``sweep`` again with the same
+        inputs resumes there and returns a result bit-identical to an uninterrupted run.
+      overwrite: with ``checkpoint``, start afresh when the folder holds a sweep with
+        other inputs (default: that is an error naming what differs).
 
     Returns:
       A :class:`SweepResult`, flat per lane.
@@ -199,34 +214,60 @@ def sweep(
                      batch_size=batch_size, eval_fn=eval_fn, eval_args=eval_args)
     if max_lanes_per_batch is not None:
         max_lanes_per_batch = check_positive_int(max_lanes_per_batch, "max_lanes_per_batch")
-    loss_dtype = np.dtype(jax.eval_shape(loss_fn, plan.example, *plan.args).dtype)
-    eval_dtype = None if eval_fn is None else np.dtype(jax.eval_shape(eval_fn, plan.example, *plan.eval_args).dtype)
-    n_lanes = plan.lanes_per_optimizer * len(plan.factories)
-    check_host_memory(n_lanes, plan.n_records, loss_dtype, plan.example, plan.keep_params)
+    components = fingerprint(plan, keep_params=plan.keep_params) if checkpoint or jax.process_count() > 1 else {}
+    require_same_across_processes(components)
+    saved = None if checkpoint is None else Checkpoint(checkpoint, components, overwrite=bool(overwrite))
+    outputs = _outputs(plan)
     shared = shared_inputs(plan)
-    outputs = Outputs(n_lanes, plan.n_records, loss_dtype, eval_dtype)
     from tqdm.auto import tqdm
 
-    bar = tqdm(total=n_lanes * plan.steps, unit="lane-step", unit_scale=True, disable=not progress,
+    bar = tqdm(total=outputs.losses.shape[0] * plan.steps, unit="lane-step", unit_scale=True, disable=not progress,
                desc="sweep", dynamic_ncols=True)
-    stopped = []
     try:
-        for index, (name, factory) in enumerate(plan.factories.items()):
-            spec = kernel_spec(plan, factory)
-            program = build_program(spec)
-            per_lane = lane_bytes(spec, plan.example, plan.args, list(plan.hyperparams), plan.dtype)
-            size = lanes_per_batch(max_lanes_per_batch, plan.lanes_per_optimizer, plan.devices, per_lane)
-            bar.set_description(f"sweep {name}")
-            for first in range(0, plan.lanes_per_optimizer, size):
-                rows = slice(first, min(first + size, plan.lanes_per_optimizer))
-                where = slice(index * plan.lanes_per_optimizer + rows.start, index * plan.lanes_per_optimizer + rows.stop)
-                lanes = {key: values[rows] for key, values in plan.grid.items()}
-                stopped.append(run_batch(program, spec, lanes, shared, outputs, where, size=size, dtype=plan.dtype,
-                                         bar=bar, early_stop=early_stop, rules=plan.rules,
-                                         keep_params=plan.keep_params))
+        for spec, batch in _batches(plan, max_lanes_per_batch, saved):
+            bar.set_description(f"sweep {outputs_name(plan, batch)}")
+            run_batch(build_program(spec), spec, batch, shared, outputs, dtype=plan.dtype, bar=bar,
+                      early_stop=early_stop, rules=plan.rules, keep_params=plan.keep_params, checkpoint=saved)
+    except KeyboardInterrupt as interrupt:
+        interrupt.partial = _assemble(plan, outputs, complete=False)  # type: ignore[attr-defined]
+        raise
     finally:
         bar.close()
-    return _assemble(plan, outputs, max(stopped))
+    return _assemble(plan, outputs, complete=True)
+
+
+def outputs_name(plan: SweepPlan, batch: Batch) -> str:
+    """The optimizer name of ``batch`` (for the progress bar)."""
+    return list(plan.factories)[batch.where.start // plan.lanes_per_optimizer]
+
+
+def _outputs(plan: SweepPlan) -> Outputs:
+    """Empty host results for every lane of ``plan`` (checked against the free host memory first)."""
+    loss_dtype = np.dtype(jax.eval_shape(plan.loss_fn, plan.example, *plan.args).dtype)
+    eval_dtype = None
+    if plan.eval_fn is not None:
+        eval_dtype = np.dtype(jax.eval_shape(plan.eval_fn, plan.example, *plan.eval_args).dtype)
+    n_lanes = plan.lanes_per_optimizer * len(plan.factories)
+    check_host_memory(n_lanes, plan.n_records, loss_dtype, plan.example, plan.keep_params)
+    layout = ParamsLayout.of(plan.example)
+    flat = (sum(math.prod(shape) for shape in layout.shapes), np.dtype(jnp.result_type(*layout.dtypes)))
+    return Outputs(n_lanes, plan.n_records, loss_dtype, eval_dtype, flat if plan.keep_params else None)
+
+
+def _batches(plan: SweepPlan, requested: int | None, saved: Checkpoint | None) -> Iterator[tuple[KernelSpec, Batch]]:
+    """Every batch of every optimizer, in lane order, with its compiled program's settings."""
+    number = 0
+    for index, (name, factory) in enumerate(plan.factories.items()):
+        spec = kernel_spec(plan, factory)
+        per_lane = lane_bytes(spec, plan.example, plan.args, list(plan.hyperparams), plan.dtype)
+        size = lanes_per_batch(requested, plan.lanes_per_optimizer, plan.devices, per_lane)
+        size = size if saved is None else saved.lanes_per_batch(name, size)
+        offset = index * plan.lanes_per_optimizer
+        for first in range(0, plan.lanes_per_optimizer, size):
+            rows = slice(first, min(first + size, plan.lanes_per_optimizer))
+            lanes = {key: values[rows] for key, values in plan.grid.items()}
+            yield spec, Batch(number, slice(offset + rows.start, offset + rows.stop), lanes, size)
+            number += 1
 
 
 def kernel_spec(plan: SweepPlan, factory: Factory) -> KernelSpec:
@@ -260,41 +301,50 @@ def shared_inputs(plan: SweepPlan) -> Shared:
     return jax.device_put(Shared(plan.args, plan.eval_args, seed_params, keys), replicated)
 
 
-def _assemble(plan: SweepPlan, outputs: Outputs, stopped_at: int) -> SweepResult:
-    """The :class:`SweepResult` of finished ``outputs``: lane labels, statuses, parameters."""
-    stats = outputs.stats
-    applied = stats.pop("applied").astype(np.int64)
-    diverged_at = np.where(applied < outputs.steps_run, applied, -1)
-    status = classify(loss0=stats["loss0"], loss_mid=stats["loss_mid"], final_loss=outputs.final_loss,
-                      flips_window=stats["flips_window"], max_sq_update=stats["max_sq_update"],
-                      last_sq_update=stats["last_sq_update"], diverged_at=diverged_at, steps=plan.steps,
-                      rules=plan.rules, peak_loss=stats["peak_loss"])
+def _assemble(plan: SweepPlan, outputs: Outputs, *, complete: bool) -> SweepResult:
+    """The :class:`SweepResult` of ``outputs``: lane labels, statuses, parameters.
+
+    An incomplete result (an interrupted sweep) holds the lanes that ran at least one
+    chunk (a prefix of the lane order); a lane stopped before ``steps`` without
+    diverging is ``"incomplete"``.
+    """
+    n = int(np.sum(outputs.steps_run > 0)) if not complete else outputs.losses.shape[0]
+    arrays = {name: value[:n] for name, value in outputs.arrays.items()}
+    stats = {name[6:]: value for name, value in arrays.items() if name.startswith("stats.")}
+    steps_run = arrays["steps_run"]
+    applied = stats.pop("applied", np.zeros(n, np.int64)).astype(np.int64)
+    diverged_at = np.where(applied < steps_run, applied, -1)
+    status = classify(loss0=stats.get("loss0", np.zeros(n)), loss_mid=stats.get("loss_mid", np.zeros(n)),
+                      final_loss=arrays["final_loss"], flips_window=stats.get("flips_window", np.zeros(n)),
+                      max_sq_update=stats.get("max_sq_update", np.zeros(n)),
+                      last_sq_update=stats.get("last_sq_update", np.zeros(n)), diverged_at=diverged_at,
+                      steps=plan.steps, rules=plan.rules, peak_loss=stats.get("peak_loss"))
     # an early stop happens once every lane of the batch settled: the still-moving ones converged
-    settled_early = (outputs.steps_run < plan.steps) & np.isin(status, ("slow", "oscillating"))
-    status = np.where(settled_early, "converged", status).astype("<U11")
+    stopped = (steps_run < plan.steps) & (diverged_at < 0)
+    status = np.where(stopped & np.isin(status, ("slow", "oscillating")), "converged", status)
+    if not complete:
+        status = np.where(stopped, "incomplete", status)
     params = None
     if plan.keep_params:
-        parts = [part for _, part in sorted(outputs.params, key=lambda item: item[0].start)]
-        params = jax.tree_util.tree_map(lambda *leaves: np.concatenate(leaves), *parts)
-    n_optimizers = len(plan.factories)
-    grid = plan.grid
+        params = ParamsLayout.of(plan.example).unravel_lanes(arrays["params"])
+    grid, n_optimizers = plan.grid, len(plan.factories)
     seeds = np.asarray(plan.seeds if plan.seeds is not None else [-1], np.int64)[grid["seed_slot"]]
     return SweepResult(
-        learning_rates=np.tile(grid["learning_rate"], n_optimizers),
-        seeds=np.tile(seeds, n_optimizers),
-        optimizers=np.repeat(np.asarray(list(plan.factories)), plan.lanes_per_optimizer),
-        losses=outputs.losses,
-        final_loss=outputs.final_loss,
-        status=status,
+        learning_rates=np.tile(grid["learning_rate"], n_optimizers)[:n],
+        seeds=np.tile(seeds, n_optimizers)[:n],
+        optimizers=np.repeat(np.asarray(list(plan.factories)), plan.lanes_per_optimizer)[:n],
+        losses=arrays["losses"],
+        final_loss=arrays["final_loss"],
+        status=status.astype("<U11"),
         diverged_at=diverged_at,
         record_every=plan.record_every,
         steps=plan.steps,
-        stopped_at=stopped_at,
+        stopped_at=outputs.stopped_at if complete else int(steps_run.max(initial=0)),
         params=params,
         stats=stats,
-        hyperparams={name: np.tile(grid[name], n_optimizers) for name in plan.hyperparams},
-        eval_losses=outputs.eval_losses,
-        final_eval=outputs.final_eval,
-        steps_run=outputs.steps_run,
+        hyperparams={name: np.tile(grid[name], n_optimizers)[:n] for name in plan.hyperparams},
+        eval_losses=arrays.get("eval_losses"),
+        final_eval=arrays.get("final_eval"),
+        complete=complete,
+        steps_run=steps_run,
     )
-

@@ -1,15 +1,16 @@
-"""The host side of a sweep: batches of lanes, padding, sharding, chunks, transfers.
+"""The host side of a sweep: batches of lanes, padding, sharding, chunks, transfers, checkpoints.
 
 Lanes run in batches (a multiple of the device count, padded by repeating the first
 lane; padding lanes are dropped). A batch runs chunk by chunk; between chunks the
-host stores the previous chunk's records (while the device runs the next one),
-updates the progress bar and checks the early-stop rule. Everything a chunk returns
-is written into :class:`Outputs`, so the lanes and steps done so far survive an
-interruption.
+host stores the previous chunk's results (while the device runs the next one),
+updates the progress bar, checks the early-stop rule and, with a checkpoint, saves the
+batch's lane state. Everything a chunk returns is written into :class:`Outputs`, so the
+lanes and steps done so far survive an interruption.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from typing import Any
 
@@ -18,13 +19,14 @@ import numpy as np
 from jax.experimental import multihost_utils
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
-from .kernel import LANE_AXIS, ChunkOutput, KernelSpec, LaneInputs, Program
+from .checkpoint import Checkpoint
+from .kernel import LANE_AXIS, ChunkOutput, KernelSpec, LaneInputs, Program, lane_axis
 from .status import StatusRules, settled
 
-__all__ = ["Outputs", "TARGET_CHUNKS", "chunk_records", "run_batch", "to_host"]
+__all__ = ["Batch", "Outputs", "TARGET_CHUNKS", "chunk_records", "put_lanes", "run_batch", "to_host"]
 
 TARGET_CHUNKS = 32
-"""Chunks per batch: the granularity of progress, early stopping and Ctrl-C."""
+"""Chunks per batch: the granularity of progress, early stopping, checkpoints and Ctrl-C."""
 
 
 def chunk_records(n_records: int) -> int:
@@ -35,89 +37,155 @@ def chunk_records(n_records: int) -> int:
 class Outputs:
     """Host-side results of every lane, filled in place batch by batch, chunk by chunk.
 
-    Records a lane has not reached are NaN; ``steps_run`` says how far each lane got.
+    Records a lane has not reached are NaN; ``steps_run`` says how far each lane got;
+    ``params`` holds each lane's final parameters raveled, ``(lanes, P)``.
     """
 
-    def __init__(self, n_lanes: int, n_records: int, loss_dtype: np.dtype, eval_dtype: np.dtype | None) -> None:
-        self.losses = np.full((n_lanes, n_records), np.nan, loss_dtype)
-        self.eval_losses = None if eval_dtype is None else np.full((n_lanes, n_records), np.nan, eval_dtype)
-        self.final_loss = np.full(n_lanes, np.nan, loss_dtype)
-        self.final_eval = None if eval_dtype is None else np.full(n_lanes, np.nan, eval_dtype)
-        self.stats: dict[str, np.ndarray] = {}
-        self.steps_run = np.zeros(n_lanes, np.int64)
-        self.params: list[tuple[slice, Any]] = []
+    def __init__(self, n_lanes: int, n_records: int, loss_dtype: np.dtype, eval_dtype: np.dtype | None,
+                 params_shape: tuple[int, np.dtype] | None) -> None:
+        self.arrays: dict[str, np.ndarray] = {
+            "losses": np.full((n_lanes, n_records), np.nan, loss_dtype),
+            "final_loss": np.full(n_lanes, np.nan, loss_dtype),
+            "steps_run": np.zeros(n_lanes, np.int64),
+        }
+        if eval_dtype is not None:
+            self.arrays["eval_losses"] = np.full((n_lanes, n_records), np.nan, eval_dtype)
+            self.arrays["final_eval"] = np.full(n_lanes, np.nan, eval_dtype)
+        if params_shape is not None:
+            self.arrays["params"] = np.zeros((n_lanes, params_shape[0]), params_shape[1])
+        self.stopped_at = 0
+
+    def __getattr__(self, name: str) -> Any:
+        arrays = self.__dict__.get("arrays", {})
+        if name in arrays:
+            return arrays[name]
+        if f"stats.{name}" in arrays:
+            return arrays[f"stats.{name}"]
+        raise AttributeError(name)
+
+    @property
+    def stats(self) -> dict[str, np.ndarray]:
+        """The status statistics per lane, name -> array."""
+        return {name[6:]: value for name, value in self.arrays.items() if name.startswith("stats.")}
 
     def store_chunk(self, lanes: slice, out: ChunkOutput, first_record: int, ran: int) -> None:
         """Copies one chunk's outputs of the ``lanes`` of a batch (padding dropped)."""
         count = lanes.stop - lanes.start
         host = tree_to_host(out)
-        width = min(host.losses.shape[1], self.losses.shape[1] - first_record)
-        self.losses[lanes, first_record:first_record + width] = host.losses[:count, :width]
-        self.final_loss[lanes] = host.end_loss[:count]
-        if self.eval_losses is not None:
-            self.eval_losses[lanes, first_record:first_record + width] = host.eval_losses[:count, :width]
-            self.final_eval[lanes] = host.end_eval[:count]
+        n_records = self.arrays["losses"].shape[1]
+        width = min(host.losses.shape[1], n_records - first_record)
+        self.arrays["losses"][lanes, first_record:first_record + width] = host.losses[:count, :width]
+        self.arrays["final_loss"][lanes] = host.end_loss[:count]
+        if "eval_losses" in self.arrays:
+            self.arrays["eval_losses"][lanes, first_record:first_record + width] = host.eval_losses[:count, :width]
+            self.arrays["final_eval"][lanes] = host.end_eval[:count]
+        n_lanes = self.arrays["losses"].shape[0]
         for name, value in host.stats._asdict().items():
-            self.stats.setdefault(name, np.zeros(self.losses.shape[0], value.dtype))[lanes] = value[:count]
-        self.steps_run[lanes] = ran
+            self.arrays.setdefault(f"stats.{name}", np.zeros(n_lanes, value.dtype))[lanes] = value[:count]
+        self.arrays["steps_run"][lanes] = ran
+
+    def rows(self, lanes: slice) -> dict[str, np.ndarray]:
+        """Every array's rows of ``lanes`` (for a checkpoint)."""
+        return {name: value[lanes] for name, value in self.arrays.items()}
+
+    def put_rows(self, lanes: slice, rows: dict[str, np.ndarray]) -> None:
+        """Restores rows saved by :meth:`rows`."""
+        n_lanes = self.arrays["losses"].shape[0]
+        for name, value in rows.items():
+            self.arrays.setdefault(name, np.zeros((n_lanes, *value.shape[1:]), value.dtype))[lanes] = value
 
 
-def run_batch(program: Program, spec: KernelSpec, lanes: dict[str, np.ndarray], shared: Any, outputs: Outputs,
-              where: slice, *, size: int, dtype: Any, bar: Any, early_stop: bool, rules: StatusRules,
-              keep_params: bool) -> int:
-    """Runs the lanes ``lanes`` (host arrays, one entry per lane) as one padded batch of ``size``.
+@dataclasses.dataclass(frozen=True)
+class Batch:
+    """One padded batch of lanes: its number, its place in the sweep's lanes, its inputs."""
 
-    Fills ``outputs[where]`` and returns the steps run (``< spec.steps`` after an early stop).
-    """
-    count = where.stop - where.start
-    sharding = NamedSharding(Mesh(np.asarray(spec.devices, dtype=object), (LANE_AXIS,)), PartitionSpec(LANE_AXIS))
-    hyper = {name: put_lanes(pad(values, size).astype(dtype), sharding) for name, values in lanes.items()
-             if name not in ("learning_rate", "seed_slot")}
-    inputs = LaneInputs(put_lanes(pad(lanes["learning_rate"], size).astype(dtype), sharding),
-                        put_lanes(pad(lanes["seed_slot"], size), sharding), hyper)
-    carry = program.init(inputs, shared)
+    index: int
+    where: slice
+    lanes: dict[str, np.ndarray]  # host arrays, one entry per (unpadded) lane
+    size: int  # padded size
+
+
+def run_batch(program: Program, spec: KernelSpec, batch: Batch, shared: Any, outputs: Outputs, *, dtype: Any,
+              bar: Any, early_stop: bool, rules: StatusRules, keep_params: bool,
+              checkpoint: Checkpoint | None = None) -> None:
+    """Runs one batch chunk by chunk (resuming from ``checkpoint``) and fills ``outputs[batch.where]``."""
+    count = batch.where.stop - batch.where.start
     chunk_steps = spec.chunk_records * spec.record_every
     n_chunks = math.ceil(outputs.losses.shape[1] / spec.chunk_records)
-    watch = early_stop or not bar.disable
+    if checkpoint is not None and (done := checkpoint.finished(batch.index)) is not None:
+        outputs.put_rows(batch.where, done)
+        outputs.stopped_at = max(outputs.stopped_at, int(done["steps_run"].max()))
+        bar.update(count * spec.steps)
+        return
+    mesh = Mesh(np.asarray(spec.devices, dtype=object), (LANE_AXIS,))
+    inputs = _lane_inputs(batch, mesh, dtype)
+    first_chunk, carry = 0, None
+    if checkpoint is not None and (running := checkpoint.running(batch.index)) is not None:
+        first_chunk, leaves, rows = running
+        outputs.put_rows(batch.where, rows)
+        treedef = jax.tree_util.tree_structure(jax.eval_shape(program.init, inputs, shared))
+        carry = jax.tree_util.tree_unflatten(treedef, [put_along(leaf, mesh, lane_axis(spec.layout, leaf.ndim))
+                                                       for leaf in leaves])
+        bar.update(count * min(first_chunk * chunk_steps, spec.steps))
+    carry = program.init(inputs, shared) if carry is None else carry
+    watch = early_stop or not bar.disable or checkpoint is not None
     pending, stopped_at = None, spec.steps
-    for chunk in range(n_chunks):
+    for chunk in range(first_chunk, n_chunks):
         start = chunk * chunk_steps
         carry, out = program.chunk(carry, inputs, np.int32(start), shared)
         if pending is not None:
-            outputs.store_chunk(where, *pending)
+            outputs.store_chunk(batch.where, *pending)
         ran = min(start + chunk_steps, spec.steps)
         pending = (out, chunk * spec.chunk_records, ran)
         if not watch:
             continue
-        alive = to_host(out.stats.applied)[:count] == ran
+        outputs.store_chunk(batch.where, *pending)
+        pending = None
+        alive = outputs.stats["applied"][batch.where] == ran
         bar.update(count * (ran - start))
         bar.set_postfix(diverged=int(np.sum(~alive)), refresh=False)
-        if early_stop and chunk < n_chunks - 1 and _settled(out, count, alive, rules):
-            outputs.store_chunk(where, *pending)
-            pending, stopped_at = None, ran
-            first_missing = (chunk + 1) * spec.chunk_records
-            outputs.losses[where, first_missing:] = outputs.final_loss[where, None]
-            if outputs.eval_losses is not None:
-                outputs.eval_losses[where, first_missing:] = outputs.final_eval[where, None]
+        if early_stop and chunk < n_chunks - 1 and _settled(outputs, batch.where, out, count, alive, rules):
+            stopped_at = ran
+            _repeat_last_records(outputs, batch.where, (chunk + 1) * spec.chunk_records)
             bar.update(count * (spec.steps - ran))
             break
+        if checkpoint is not None and chunk < n_chunks - 1:
+            leaves = [to_host(leaf) for leaf in jax.tree_util.tree_leaves(carry)]
+            checkpoint.save_running(batch.index, chunk + 1, leaves, outputs.rows(batch.where))
     if pending is not None:
-        outputs.store_chunk(where, *pending)
+        outputs.store_chunk(batch.where, *pending)
     if keep_params:
         flat = to_host(carry.params)
-        flat = np.moveaxis(flat, -1, 0) if spec.layout == "lanes_last" else flat
-        outputs.params.append((where, spec.params.unravel_lanes(flat[:count])))
-    return stopped_at
+        outputs.params[batch.where] = (np.moveaxis(flat, -1, 0) if spec.layout == "lanes_last" else flat)[:count]
+    outputs.stopped_at = max(outputs.stopped_at, stopped_at)
+    if checkpoint is not None:
+        checkpoint.finish(batch.index, outputs.rows(batch.where))
 
 
-def _settled(out: ChunkOutput, count: int, alive: np.ndarray, rules: StatusRules) -> bool:
+def _lane_inputs(batch: Batch, mesh: Mesh, dtype: Any) -> LaneInputs:
+    """The batch's per-lane inputs, padded and split over the devices."""
+    hyper = {name: put_along(pad(values, batch.size).astype(dtype), mesh, 0) for name, values in batch.lanes.items()
+             if name not in ("learning_rate", "seed_slot")}
+    return LaneInputs(put_along(pad(batch.lanes["learning_rate"], batch.size).astype(dtype), mesh, 0),
+                      put_along(pad(batch.lanes["seed_slot"], batch.size), mesh, 0), hyper)
+
+
+def _settled(outputs: Outputs, where: slice, out: ChunkOutput, count: int, alive: np.ndarray,
+             rules: StatusRules) -> bool:
     """Whether every lane of the batch is diverged or converged over this chunk (early stop)."""
-    stats = tree_to_host(out.stats)
+    stats = outputs.stats
     return bool(settled(
-        chunk_start_loss=to_host(out.losses)[:count, 0], end_loss=to_host(out.end_loss)[:count],
-        loss0=stats.loss0[:count], max_sq_update=stats.max_sq_update[:count],
-        last_sq_update=stats.last_sq_update[:count], alive=alive, rules=rules,
+        chunk_start_loss=to_host(out.losses)[:count, 0], end_loss=outputs.final_loss[where],
+        loss0=stats["loss0"][where], max_sq_update=stats["max_sq_update"][where],
+        last_sq_update=stats["last_sq_update"][where], alive=alive, rules=rules,
     ).all())
+
+
+def _repeat_last_records(outputs: Outputs, where: slice, first_missing: int) -> None:
+    """After an early stop, the records the batch did not reach repeat its last loss."""
+    outputs.losses[where, first_missing:] = outputs.final_loss[where, None]
+    if "eval_losses" in outputs.arrays:
+        outputs.eval_losses[where, first_missing:] = outputs.final_eval[where, None]
 
 
 # --- transfers ------------------------------------------------------------------------------
@@ -138,8 +206,16 @@ def tree_to_host(tree: Any) -> Any:
     return jax.tree_util.tree_map(to_host, tree)
 
 
+def put_along(values: np.ndarray, mesh: Mesh, axis: int) -> jax.Array:
+    """A host array as a device array split along ``axis`` (the lane axis) over ``mesh``."""
+    axes: list[Any] = [None] * values.ndim
+    axes[axis] = LANE_AXIS
+    sharding = NamedSharding(mesh, PartitionSpec(*axes))
+    return jax.make_array_from_callback(values.shape, sharding, lambda index: values[index])
+
+
 def put_lanes(values: np.ndarray, sharding: jax.sharding.Sharding) -> jax.Array:
-    """A host array as a device array split along its first (lane) axis."""
+    """A host array as a device array with ``sharding``."""
     return jax.make_array_from_callback(values.shape, sharding, lambda index: values[index])
 
 

@@ -14,7 +14,7 @@ import numpy as np
 
 __all__ = ["FAILED", "STATUSES", "StatusRules", "classify", "settled"]
 
-STATUSES: tuple[str, ...] = ("converged", "slow", "oscillating", "stalled", "unstable", "diverged")
+STATUSES: tuple[str, ...] = ("converged", "slow", "oscillating", "stalled", "unstable", "diverged", "incomplete")
 """Every lane status, in this order everywhere (tables, plots, files):
 
 * ``converged``: the loss fell below its start and plateaued, and the updates died out;
@@ -22,7 +22,9 @@ STATUSES: tuple[str, ...] = ("converged", "slow", "oscillating", "stalled", "uns
 * ``oscillating``: the parameters keep flipping while the loss does not fall;
 * ``stalled``: the parameters never changed, or the loss ended no lower than it started;
 * ``unstable``: the loss spiked far above its start and did not come back below it;
-* ``diverged``: a non-finite or exploding loss; the lane was frozen at that step.
+* ``diverged``: a non-finite or exploding loss; the lane was frozen at that step;
+* ``incomplete``: only in the partial result of an interrupted sweep: the lane did not
+  reach ``steps``.
 """
 
 FAILED: frozenset[str] = frozenset({"unstable", "diverged"})

@@ -1,0 +1,127 @@
+"""Nothing lost: an interrupted sweep hands back what it did, and a checkpointed one resumes bit for bit.
+
+The oracle is the same sweep run without interruption (bytes compared). Interrupts come
+through the public seam between chunks (the progress bar's ``update``), as Ctrl-C would.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+import tqdm.auto
+
+import jaxopt_lessons as jl
+
+X, Y = jl.datasets.xor()
+RATES = np.geomspace(1e-2, 10, 6)
+OPTIMIZERS = {"sgd": optax.sgd, "adam": optax.adam}
+SETTINGS = dict(steps=240, args=(X, Y), seeds=2, record_every=4, max_lanes_per_batch=4)  # 24 lanes, 6 batches
+
+
+def xor_loss(params, x, y):
+    hidden = jax.nn.sigmoid(x @ params[0]["W"] + params[0]["b"])
+    return jnp.mean((jax.nn.sigmoid(hidden @ params[1]["W"] + params[1]["b"]) - y) ** 2)
+
+
+def xor_init(key):
+    return jl.init_mlp(key, [2, 4, 1], scale=0.5)
+
+
+def run(rates=RATES, **kwargs):
+    return jl.sweep(xor_loss, xor_init, OPTIMIZERS, rates, **{**SETTINGS, **kwargs})
+
+
+@functools.cache
+def uninterrupted():
+    return run()
+
+
+def interrupt_after(updates: int):
+    """A progress bar that raises KeyboardInterrupt at its ``updates``-th update (between chunks)."""
+
+    class Bar:
+        def __init__(self, *args, disable=False, **kwargs):
+            self.disable, self.n = disable, 0
+
+        def update(self, n):
+            self.n += 1
+            if self.n == updates and not self.disable:
+                raise KeyboardInterrupt
+
+        def set_postfix(self, **kwargs):
+            pass
+
+        def set_description(self, text):
+            pass
+
+        def close(self):
+            pass
+
+    return Bar
+
+
+def assert_bit_identical(a: jl.SweepResult, b: jl.SweepResult) -> None:
+    for name in ("learning_rates", "seeds", "optimizers", "losses", "final_loss", "status", "diverged_at", "steps_run"):
+        x, y = np.asarray(getattr(a, name)), np.asarray(getattr(b, name))
+        assert x.dtype == y.dtype and x.shape == y.shape and x.tobytes() == y.tobytes(), name
+    for x, y in zip(jax.tree_util.tree_leaves(a.params), jax.tree_util.tree_leaves(b.params)):
+        assert x.tobytes() == y.tobytes()
+
+
+def test_ctrl_c_hands_back_the_lanes_and_steps_done(monkeypatch):
+    monkeypatch.setattr(tqdm.auto, "tqdm", interrupt_after(100))  # ~3 batches of 32 chunks in
+    with pytest.raises(KeyboardInterrupt) as caught:
+        run(progress=True)
+    partial, whole = caught.value.partial, uninterrupted()
+    assert not partial.complete and whole.complete
+    n = partial.n_lanes
+    assert 0 < n < whole.n_lanes and n % 4 == 0  # whole batches of lanes that started
+    finished = partial.steps_run == SETTINGS["steps"]
+    assert finished.any() and not finished.all()
+    for name in ("losses", "final_loss", "status", "diverged_at"):  # finished lanes: exactly the full run's
+        np.testing.assert_array_equal(getattr(partial, name)[finished], getattr(whole, name)[:n][finished])
+    cut = ~finished
+    assert set(partial.status[cut].tolist()) <= {"incomplete", "diverged"}
+    steps_done = partial.steps_run[cut][0]
+    records_done = steps_done // SETTINGS["record_every"]
+    np.testing.assert_array_equal(partial.losses[cut, :records_done], whole.losses[:n][cut, :records_done])
+    assert np.isnan(partial.losses[cut, records_done:]).all()  # never reached
+
+
+def test_interrupted_checkpointed_sweep_resumes_bit_identical(tmp_path, monkeypatch):
+    with monkeypatch.context() as patch:
+        patch.setattr(tqdm.auto, "tqdm", interrupt_after(70))
+        with pytest.raises(KeyboardInterrupt):
+            run(progress=True, checkpoint=tmp_path)
+    files = sorted(p.name for p in tmp_path.iterdir())
+    assert "manifest.json" in files and "running.npz" in files and "batch-000000.npz" in files
+    assert_bit_identical(run(checkpoint=tmp_path), uninterrupted())
+    assert_bit_identical(run(checkpoint=tmp_path), uninterrupted())  # a finished checkpoint replays
+
+
+def test_a_checkpoint_of_other_inputs_is_a_clear_error_unless_overwritten(tmp_path):
+    run(checkpoint=tmp_path)
+    with pytest.raises(ValueError, match=r"other inputs \(learning_rates differ\)"):
+        run(rates=RATES[:5], checkpoint=tmp_path)
+    with pytest.raises(ValueError, match=r"steps differ"):
+        run(checkpoint=tmp_path, steps=244)
+    fresh = run(rates=RATES[:5], checkpoint=tmp_path, overwrite=True)
+    assert_bit_identical(fresh, run(rates=RATES[:5]))
+
+
+def test_an_unreadable_checkpoint_file_is_named(tmp_path, monkeypatch):
+    with monkeypatch.context() as patch:
+        patch.setattr(tqdm.auto, "tqdm", interrupt_after(40))
+        with pytest.raises(KeyboardInterrupt):
+            run(progress=True, checkpoint=tmp_path)
+    (tmp_path / "running.npz").write_bytes(b"not a zip file")
+    with pytest.raises(ValueError, match="running.npz is unreadable"):
+        run(checkpoint=tmp_path)
+    (tmp_path / "manifest.json").write_text("{")
+    with pytest.raises(ValueError, match="unreadable manifest.json"):
+        run(checkpoint=tmp_path)
