@@ -169,12 +169,16 @@ class _Writer:
         """Indented JSON whose arrays' data sit on one line each (compact and readable)."""
         token, chunks = secrets.token_hex(8), []
         for entry, array in self.arrays:
-            if array.dtype.kind == "c":
-                values: Any = np.stack([array.real, array.imag], -1).reshape(-1, 2).tolist()
-            elif array.dtype in _EXTENSION_FLOATS.values():
-                values = array.astype(np.float64).ravel().tolist()  # exact: every bfloat16 is a float64
-            else:
-                values = array.ravel().tolist()  # floats are written by repr(), which round-trips
+            floats = _real_view(array)
+            if floats is None:
+                values: Any = array.ravel().tolist()
+            else:  # repr() of a float64 round-trips, and every narrower float is a float64
+                values = floats.astype(np.float64).tolist()
+                values = np.reshape(values, (-1, 2)).tolist() if array.dtype.kind == "c" else values
+                bits, nan = floats.view(f"<u{floats.itemsize}"), np.asarray(np.nan, floats.dtype)
+                odd = np.flatnonzero(np.isnan(floats) & (bits != nan.view(bits.dtype)))
+                if odd.size:  # NaNs with a sign or payload: JSON's NaN would lose their bits
+                    entry["nan_bits"] = [[int(i), int(bits[i])] for i in odd]
             entry["data"] = f"@{token}:{len(chunks)}@"
             chunks.append(json.dumps(values))
         text = json.dumps(document, indent=2) + "\n"
@@ -184,6 +188,14 @@ class _Writer:
 def glob_escape(name: str) -> str:
     """``name`` with glob's special characters escaped."""
     return re.sub(r"([*?\[])", r"[\1]", name)
+
+
+def _real_view(array: np.ndarray) -> np.ndarray | None:
+    """A float array's values flat (a complex one's as re, im, re, ...), or ``None`` if not floating."""
+    if array.dtype.kind == "c":
+        return np.ascontiguousarray(array).view(f"f{array.itemsize // 2}").ravel()
+    floating = array.dtype.kind == "f" or array.dtype in _EXTENSION_FLOATS.values()
+    return np.ascontiguousarray(array).ravel() if floating else None
 
 
 def _as_bits(array: np.ndarray) -> np.ndarray:
@@ -201,6 +213,9 @@ def _encode_params(params: Any, writer: _Writer, n_lanes: int) -> dict[str, Any]
         name = jax.tree_util.keystr(key_path)
         field = f"params{name}"
         array = np.asarray(leaf)
+        if array.dtype == object:
+            raise ValueError(f"{field}: a {type(leaf).__name__} is not an array; pass only the array leaves "
+                             "(e.g. equinox.partition(model, equinox.is_array)[0])")
         if name in seen:
             raise ValueError(f"{field}: two leaves have the same path")
         if array.ndim < 1 or array.shape[0] != n_lanes:
@@ -312,7 +327,9 @@ def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 
 
 def _describe(value: Any) -> str:
-    return "null" if value is None else f"a JSON {type(value).__name__}"
+    if value is None or isinstance(value, (dict, list, tuple)):
+        return "null" if value is None else f"a {type(value).__name__}"
+    return f"{type(value).__name__} {value!r:.40}"
 
 
 class _Arrays:
@@ -354,7 +371,8 @@ class _Arrays:
             self.npz.close()
 
     def __call__(self, entry: Any, field: str) -> np.ndarray:
-        if not isinstance(entry, dict) or set(entry) not in ({"dtype", "shape", "data"}, {"dtype", "shape", "npz"}):
+        if not isinstance(entry, dict) or set(entry) - {"nan_bits"} not in ({"dtype", "shape", "data"},
+                                                                          {"dtype", "shape", "npz"}):
             raise ValueError(f"{field}: expected an array {{\"dtype\", \"shape\", \"data\" or \"npz\"}}, "
                              f"got {_describe(entry)}")
         name, shape = entry["dtype"], entry["shape"]
@@ -365,7 +383,7 @@ class _Arrays:
                 and all(type(n) is int and 0 <= n < 2**62 for n in shape)):
             raise ValueError(f"{field}: shape must be a list of at most 32 sizes >= 0, got {shape!r:.80}")
         if "data" in entry:
-            return _inline(entry["data"], dtype, tuple(shape), field)
+            return _with_nan_bits(_inline(entry["data"], dtype, tuple(shape), field), entry.get("nan_bits"), field)
         return self._member(entry["npz"], dtype, tuple(shape), field)
 
     def _member(self, member: Any, dtype: np.dtype, shape: tuple[int, ...], field: str) -> np.ndarray:
@@ -379,7 +397,7 @@ class _Arrays:
         except (ValueError, OSError, EOFError) as error:  # an object array: pickle is refused
             raise ValueError(f"{field}: npz member {member!r} is not a plain .npy array ({error})") from error
         if not isinstance(array, np.ndarray) or array.dtype != stored or array.shape != shape:
-            found = (array.dtype, array.shape) if isinstance(array, np.ndarray) else "not a .npy array"
+            found = f"{array.dtype} {array.shape}" if isinstance(array, np.ndarray) else "not a .npy array"
             raise ValueError(f"{field}: npz member {member!r} is {found}, expected {stored} {shape}")
         return array.view(dtype) if stored != dtype else array
 
@@ -395,6 +413,8 @@ def _inline(data: Any, dtype: np.dtype, shape: tuple[int, ...], field: str) -> n
     if not found <= _JSON_TYPES[kind]:
         names = sorted(t.__name__ for t in found - _JSON_TYPES[kind])
         raise ValueError(f"{field}: {dtype} data holds JSON values of type {', '.join(names)}")
+    if kind == "U" and data and max(map(len, data)) > dtype.itemsize // 4:
+        raise ValueError(f"{field}: a string is longer than {dtype} holds")
     if kind == "c":
         if not all(len(pair) == 2 and {type(x) for x in pair} <= {int, float} for pair in data):
             raise ValueError(f"{field}: complex data must be [re, im] pairs of numbers")
@@ -411,6 +431,28 @@ def _inline(data: Any, dtype: np.dtype, shape: tuple[int, ...], field: str) -> n
     if kind == "f" and not np.array_equal(np.isfinite(array), np.isfinite(wide)):
         raise ValueError(f"{field}: a value is out of range for {dtype}")
     return array.reshape(shape)
+
+
+def _with_nan_bits(array: np.ndarray, nan_bits: Any, field: str) -> np.ndarray:
+    """``array`` with the NaNs listed as ``[[flat index, bits], ...]`` given their exact bits."""
+    floats = _real_view(array)
+    if nan_bits is None or floats is None:
+        return array if nan_bits is None else _fail(f"{field}: nan_bits on a {array.dtype} array")
+    bits = floats.view(f"<u{floats.itemsize}")
+    if not (isinstance(nan_bits, list) and all(isinstance(pair, list) and len(pair) == 2
+                                               and all(type(x) is int for x in pair) for pair in nan_bits)):
+        raise ValueError(f"{field}: nan_bits must be a list of [index, bits] integer pairs")
+    for index, value in nan_bits:
+        if not (0 <= index < bits.size and 0 <= value <= np.iinfo(bits.dtype).max and np.isnan(floats[index])):
+            raise ValueError(f"{field}: nan_bits [{index}, {value}] does not mark a NaN of this array")
+        bits[index] = value
+        if not np.isnan(floats[index]):
+            raise ValueError(f"{field}: nan_bits [{index}, {value}] are not the bits of a NaN")
+    return floats.view(array.dtype).reshape(array.shape)
+
+
+def _fail(message: str) -> Any:
+    raise ValueError(message)
 
 
 def _decode_fields(document: dict[str, Any], arrays: _Arrays) -> dict[str, Any]:
@@ -535,8 +577,9 @@ def check_fields(fields: dict[str, Any]) -> None:
     for name, kinds in _OPTIONAL_ARRAYS.items():
         if fields.get(name) is not None:
             _array(fields[name], name, kinds, (n_lanes, n_records) if name == "eval_losses" else (n_lanes,))
-    if (fields.get("eval_losses") is None) != (fields.get("final_eval") is None):
-        raise ValueError("eval_losses: eval_losses and final_eval come together (both or neither)")
+    for name, other in (("eval_losses", "final_eval"), ("final_eval", "eval_losses")):
+        if fields.get(name) is None and fields.get(other) is not None:
+            raise ValueError(f"{name}: missing, but {other} is present (an eval_fn gives both)")
     for group, kinds in (("hyperparams", "fiu"), ("stats", "biuf")):
         for name, values in (fields.get(group) or {}).items():
             if not isinstance(name, str):
@@ -595,5 +638,5 @@ def _array(value: Any, name: str, kinds: str, shape: tuple[int, ...] | None = No
 def _lanes_where(bad: np.ndarray | None, name: str, rule: str, values: np.ndarray) -> None:
     if bad is not None and np.any(bad):
         lane = int(np.flatnonzero(np.ravel(bad))[0])
-        raise ValueError(f"{name}: {rule}; lane {lane} has {np.ravel(values)[lane]!r} "
+        raise ValueError(f"{name}: {rule}; lane {lane} has {np.ravel(values)[lane].item()!r} "
                          f"({int(np.sum(bad))} lanes wrong)")
