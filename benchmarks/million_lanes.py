@@ -34,7 +34,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-from _machine import machine_description, max_rss_mib  # sets XLA_FLAGS: before jax
+from _machine import machine_description, max_rss_mib  # one CPU device per core: before jax
 
 RESULTS = Path(__file__).resolve().parent / "results" / "million_lanes.md"
 LR_LOW, LR_HIGH = 1e-4, 1.0
@@ -78,19 +78,21 @@ def run_size(n_lanes: int, steps: int, record_every: int) -> dict:
     jax.block_until_ready(result.final_loss)
     seconds = time.perf_counter() - start
     peak_rss = max_rss_mib()  # before the memory-analysis compilations below
-    # The batch size the sweep chose (its own private helper: memory estimate, CPU cap).
-    from jaxopt_lessons import _lanes
-    from jaxopt_lessons.sweep import _batch_size
+    # The batch size the sweep chose: its plan, its memory estimate, its CPU cap.
+    from jaxopt_lessons.sweeps import api, checks, memory
 
-    chunk_records = math.ceil(math.ceil(steps / record_every) / 32)
-    estimate = _lanes.lane_bytes(regression_loss, None, optax.sgd, params, (x, y), jnp.float32, chunk_records)
-    per_batch = _batch_size(None, n_lanes, jax.devices(), regression_loss, None, optax.sgd, params, (x, y),
-                            jnp.float32, chunk_records, False)
+    plan = checks.make_plan(regression_loss, params, optax.sgd, rates, steps=steps, args=(x, y),
+                            record_every=record_every)
+    spec = api.kernel_spec(plan, optax.sgd)
+    estimate = memory.lane_bytes(spec, plan.example, plan.args, [], plan.dtype)
+    per_batch = memory.lanes_per_batch(None, n_lanes, plan.devices, estimate)
     batches = math.ceil(n_lanes / per_batch)
 
     bound = stability_bound(data["x"])
     status = np.asarray(result.status)
-    diverged = status == "diverged"
+    from jaxopt_lessons.sweeps.status import FAILED
+
+    diverged = np.isin(status, sorted(FAILED))  # diverged or unstable: the rate was too large
     below, above = rates < 0.99 * bound, rates > 1.01 * bound
     counts = {name: int(np.sum(status == name)) for name in sorted(set(status.tolist()))}
     best = result.best()
@@ -99,7 +101,7 @@ def run_size(n_lanes: int, steps: int, record_every: int) -> dict:
     return {
         "lanes": n_lanes, "steps": steps, "record_every": record_every, "seconds": seconds,
         "compile_s": compile_seconds[0], "estimate_bytes_per_lane": estimate, "batches": batches,
-        "compiled_bytes_per_lane": compiled_bytes_per_lane(regression_loss, params, x, y, steps, record_every),
+        "compiled_bytes_per_lane": compiled_bytes_per_lane(plan, spec),
         "ns_per_lane_step": 1e9 * seconds / (n_lanes * steps),
         "peak_rss_mib": peak_rss, "import_rss_mib": import_rss, "result_mib": result_bytes / 2**20,
         "devices": len(jax.devices()), "status_counts": counts, "bound": bound,
@@ -109,24 +111,21 @@ def run_size(n_lanes: int, steps: int, record_every: int) -> dict:
     }
 
 
-def compiled_bytes_per_lane(loss_fn, params, x, y, steps: int, record_every: int) -> float:
+def compiled_bytes_per_lane(plan, spec) -> float:
     """Slope of XLA's exact memory analysis of the sweep's chunk program between 2,048 and 8,192 lanes."""
     import jax
     import jax.numpy as jnp
-    import optax
 
-    from jaxopt_lessons import _lanes
+    from jaxopt_lessons.sweeps import api, kernel
 
-    chunk_records = math.ceil(math.ceil(steps / record_every) / 32)
-    program = _lanes.lane_program(loss_fn, None, optax.sgd, steps, record_every, chunk_records, 1, 1e3,
-                                  tuple(jax.devices()))
-    seed_params = jax.tree_util.tree_map(lambda p: p[None], params)
+    program = kernel.build_program(spec)
+    shared = api.shared_inputs(plan)
     used = []
     for n_lanes in (2048, 8192):
-        rates = jax.ShapeDtypeStruct((n_lanes,), jnp.float32)
-        seeds = jax.ShapeDtypeStruct((n_lanes,), jnp.int32)
-        state = jax.eval_shape(program.init, seed_params, seeds, rates, (x, y))
-        analysis = program.chunk.lower(state, rates, jnp.int32(0), (x, y)).compile().memory_analysis()
+        lanes = kernel.LaneInputs(jax.ShapeDtypeStruct((n_lanes,), plan.dtype),
+                                  jax.ShapeDtypeStruct((n_lanes,), jnp.int32), {})
+        carry = jax.eval_shape(program.init, lanes, shared)
+        analysis = program.chunk.lower(carry, lanes, jnp.int32(0), shared).compile().memory_analysis()
         used.append(analysis.argument_size_in_bytes + analysis.output_size_in_bytes
                     + analysis.temp_size_in_bytes)
     return (used[1] - used[0]) / (8192 - 2048)
@@ -174,8 +173,8 @@ def report(runs: list[dict], big: dict) -> str:
         f"- Device memory per lane from XLA's memory analysis of the compiled chunk program (slope between "
         f"2,048 and 8,192 lanes): {big['compiled_bytes_per_lane']:,.0f} bytes; the sweep's own upper estimate, "
         f"which sets its batch size (half the free memory / estimate): {big['estimate_bytes_per_lane']:,} bytes.",
-        f"- Stability check at scale: 2/λmax = {big['bound']:.5f}; lanes ≥1% below it that diverged: "
-        f"{big['wrongly_diverged_below_bound']}, lanes ≥1% above it that did not diverge: "
+        f"- Stability check at scale: 2/λmax = {big['bound']:.5f}; lanes ≥1% below it that diverged or were "
+        f"unstable: {big['wrongly_diverged_below_bound']}, lanes ≥1% above it that neither diverged nor were unstable: "
         f"{big['not_diverged_above_bound']}.",
         f"- Best lane: learning rate {big['best_learning_rate']:.5g}, final loss {big['best_final_loss']:.6g}.",
         f"- Peak RSS = `resource.getrusage(RUSAGE_SELF).ru_maxrss` of each run's fresh process "
