@@ -21,6 +21,7 @@ import os
 import resource
 import subprocess
 import sys
+import tarfile
 import tempfile
 import time
 from collections.abc import Callable, Sequence
@@ -30,8 +31,8 @@ from typing import Any, Protocol
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
-OLD_ENGINE = Path("/work/old")
-"""Default checkout of the engine before the rebuild (``git worktree add /work/old ec9df50``)."""
+OLD_ENGINE = "ec9df50"
+"""The engine before the rebuild: a git revision of this repository (or a checkout's path)."""
 
 _MARK = "@@bench "
 
@@ -112,11 +113,11 @@ def serve(build: Callable[[dict], Case], config: dict) -> None:
         command = line.strip()
         if command == "time":
             repeat += 1
-            start = time.perf_counter()
+            start, cpu = time.perf_counter(), time.process_time()
             with clock:
                 lane_steps = case.run(repeat)
-            _emit({"seconds": time.perf_counter() - start, "lane_steps": lane_steps,
-                   "recompile_s": clock.backend_seconds})
+            _emit({"seconds": time.perf_counter() - start, "cpu_seconds": time.process_time() - cpu,
+                   "lane_steps": lane_steps, "recompile_s": clock.backend_seconds})
         elif command == "finish":
             _emit({**case.report(), "peak_rss_mib": max_rss_mib(), "import_rss_mib": import_rss})
             return
@@ -133,7 +134,7 @@ class Row:
     title: str
     target: str
     config: dict
-    old_engine: bool = False
+    engine: str = "new"  # "new" or "old": which jaxopt_lessons the worker imports
     result: dict = field(default_factory=dict)
 
     @property
@@ -143,11 +144,11 @@ class Row:
 
 
 class _Worker:
-    def __init__(self, row: Row, old_engine: Path) -> None:
+    def __init__(self, row: Row, engine: Path | None) -> None:
         command = [sys.executable, str(HERE / "_worker.py")]
-        if row.old_engine:
-            command += ["--old-engine", str(old_engine)]
-        command += [row.target, json.dumps({**row.config, "old_engine": row.old_engine})]
+        if engine is not None:
+            command += ["--engine", str(engine)]
+        command += [row.target, json.dumps({**row.config, "old_engine": row.engine == "old"})]
         self.row = row
         self.log = tempfile.TemporaryFile(mode="w+")
         self.process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.log,
@@ -173,23 +174,64 @@ class _Worker:
         self.log.close()
 
 
-def measure(rows: Sequence[Row], rounds: int, *, old_engine: Path = OLD_ENGINE, verbose: bool = True) -> list[Row]:
+def add_quiet_option(parser: Any, default: float = 20.0) -> None:
+    """``--wait-quiet SECONDS``: how long each round may wait for other processes to go quiet."""
+    parser.add_argument("--wait-quiet", type=float, default=default, metavar="SECONDS",
+                        help="before each round (and each row's first call) wait up to this long for the CPUs to "
+                             "be mostly idle (default %(default)s; 0: never wait)")
+
+
+def busy_fraction(seconds: float = 0.5) -> float:
+    """The fraction of all CPUs' time spent busy (by anyone) over the next ``seconds`` (Linux)."""
+    def sample() -> tuple[int, int]:
+        with open("/proc/stat") as handle:
+            fields = [int(v) for v in handle.readline().split()[1:]]
+        return sum(fields), fields[3] + fields[4]  # total, idle + iowait
+
+    try:
+        total0, idle0 = sample()
+        time.sleep(seconds)
+        total1, idle1 = sample()
+    except OSError:
+        return 0.0
+    return 1.0 - (idle1 - idle0) / max(total1 - total0, 1)
+
+
+def wait_for_quiet(max_wait: float, busy_limit: float = 0.25) -> float:
+    """Waits (up to ``max_wait`` seconds) until other processes leave the CPUs mostly idle.
+
+    Returns the busy fraction seen last. A round of timings then starts on a quiet
+    machine more often: on a shared machine other people's tests come and go.
+    """
+    deadline = time.monotonic() + max_wait
+    busy = busy_fraction()
+    while busy > busy_limit and time.monotonic() < deadline:
+        time.sleep(1.0)
+        busy = busy_fraction()
+    return busy
+
+
+QUIET_WAIT = 0.0
+"""Seconds each round may wait for a quiet machine (``wait_for_quiet``); the scripts' ``--wait-quiet``."""
+
+
+def measure(rows: Sequence[Row], rounds: int, engines: dict[str, Path | None], *, verbose: bool = True) -> list[Row]:
     """Measures a group of rows with interleaved repeats; returns the rows that ran.
 
     Each row gets ``result``: ``first_call_s``, ``compile_s``, ``seconds`` and
     ``lane_steps`` of its fastest warm call, ``times`` (every warm call, seconds per
-    lane-step x 1e9), ``peak_rss_mib`` and whatever its case reports. A row that fails
-    (or needs the old engine where there is none) is reported on stderr and dropped.
+    lane-step x 1e9), ``peak_rss_mib`` and whatever its case reports. ``engines`` maps
+    a row's ``engine`` to the directory holding that ``jaxopt_lessons`` (``None``: the
+    installed one, this checkout). A row that fails is reported on stderr and dropped.
     """
     workers: list[_Worker] = []
     try:
         for row in rows:
-            if row.old_engine and not (old_engine / "jaxopt_lessons").is_dir():
-                print(f"  skipped {row.title}: no old engine at {old_engine}", file=sys.stderr)
-                continue
             if verbose:
                 print(f"  starting {row.title} ...", file=sys.stderr, flush=True)
-            worker = _Worker(row, old_engine)
+            if QUIET_WAIT > 0:
+                wait_for_quiet(QUIET_WAIT)
+            worker = _Worker(row, engines.get(row.engine))
             try:
                 row.result = worker.read()
             except RuntimeError as error:
@@ -200,11 +242,14 @@ def measure(rows: Sequence[Row], rounds: int, *, old_engine: Path = OLD_ENGINE, 
             workers.append(worker)
         for round_index in range(rounds):
             shift = round_index % max(len(workers), 1)  # rotate the order: no row is always first
+            busy = wait_for_quiet(QUIET_WAIT) if QUIET_WAIT > 0 else None
             for worker in workers[shift:] + workers[:shift]:
                 timed = worker.ask("time")
                 result = worker.row.result
                 ns = 1e9 * timed["seconds"] / timed["lane_steps"]
                 result["times"].append(ns)
+                result.setdefault("cpu_times", []).append(1e9 * timed["cpu_seconds"] / timed["lane_steps"])
+                result.setdefault("busy_before", []).append(busy)
                 result["recompile_s"] = result.get("recompile_s", 0.0) + timed["recompile_s"]
                 if "seconds" not in result or ns < 1e9 * result["seconds"] / result["lane_steps"]:
                     result["seconds"], result["lane_steps"] = timed["seconds"], timed["lane_steps"]
@@ -238,16 +283,53 @@ def spread(row: Row) -> str:
     return f"{max(times) / min(times):.2f}"
 
 
-def engine_description(old_engine: Path = OLD_ENGINE) -> str:
-    """The commit measured, and whether the engine's files had uncommitted changes."""
-    def git(*args: str) -> str:
-        done = subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True)
-        return done.stdout.strip() if done.returncode == 0 else "?"
+def _git(*args: str) -> str:
+    done = subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True)
+    return done.stdout.strip() if done.returncode == 0 else ""
 
-    commit = git("rev-parse", "--short", "HEAD")
-    dirty = git("status", "--porcelain", "--", "jaxopt_lessons/sweeps")
-    state = " + uncommitted changes in jaxopt_lessons/sweeps/" if dirty else ""
-    return f"new engine: commit {commit}{state}; old engine: {old_engine} ({git('-C', str(old_engine), 'rev-parse', '--short', 'HEAD')})"
+
+_SNAPSHOTS: list[tempfile.TemporaryDirectory] = []
+
+
+def engine_path(spec: str | None) -> Path | None:
+    """The directory to import ``jaxopt_lessons`` from for ``spec``.
+
+    ``None`` or ``""``: this checkout's working tree (the installed package). A directory
+    holding ``jaxopt_lessons/``: that checkout. Anything else is a git revision of this
+    repository, whose ``jaxopt_lessons/`` is extracted (``git archive``) into a temporary
+    directory that lives as long as this process.
+    """
+    if not spec:
+        return None
+    if (Path(spec) / "jaxopt_lessons").is_dir():
+        return Path(spec).resolve()
+    done = subprocess.run(["git", "archive", "--format=tar", spec, "jaxopt_lessons"], cwd=ROOT, capture_output=True)
+    if done.returncode != 0:
+        raise ValueError(f"engine {spec!r} is neither a checkout nor a git revision: {done.stderr.decode().strip()}")
+    folder = tempfile.TemporaryDirectory(prefix="bench-engine-")
+    _SNAPSHOTS.append(folder)
+    with tempfile.TemporaryFile() as archive:
+        archive.write(done.stdout)
+        archive.seek(0)
+        with tarfile.open(fileobj=archive) as tar:
+            tar.extractall(folder.name, filter="data")
+    return Path(folder.name)
+
+
+def engine_description(new: str | None, old: str | None) -> str:
+    """Which engines were measured: commits, and uncommitted changes of the working tree."""
+    def one(spec: str | None) -> str:
+        if not spec:
+            dirty = _git("status", "--porcelain", "--", "jaxopt_lessons")
+            return f"this working tree at {_git('rev-parse', '--short', 'HEAD')}" + (
+                " + uncommitted changes" if dirty else "")
+        if (Path(spec) / "jaxopt_lessons").is_dir():
+            commit = subprocess.run(["git", "-C", spec, "rev-parse", "--short", "HEAD"], capture_output=True,
+                                    text=True).stdout.strip()
+            return f"{spec} ({commit or 'not a git checkout'})"
+        return f"commit {_git('rev-parse', '--short', spec)} ({spec})"
+
+    return f"new engine: {one(new)}; old engine: {one(old)}"
 
 
 def write_markdown(path: Path, text: str) -> None:

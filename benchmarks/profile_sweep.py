@@ -1,0 +1,472 @@
+"""Where a sweep's time goes: ``jl.sweep`` against a bare ``jit(vmap(lax.scan))``, piece by piece.
+
+A profiling tool for engine developers, not a benchmark of record: it reaches into the
+engine's modules (``jaxopt_lessons.sweeps.*``, private helpers included) and rebuilds
+variants of its kernel to measure what each part costs. Sections (``--section``):
+
+* ``compile`` -- fresh processes: the first call of ``jl.sweep`` and of the bare vmap,
+  split into tracing, lowering and XLA compilation per compiled function
+  (``jax.monitoring`` events carry the function's name);
+* ``host`` -- a warm call's host work that does not depend on lanes or steps: the
+  input checks and layout choice (``checks.make_plan``: several traces of the loss),
+  the memory estimate (``memory.lane_bytes``: two more), the shared inputs, the
+  result assembly;
+* ``device`` -- one batch run by the engine's ``driver.run_batch``, by a bare chunk
+  loop (no host transfers) and by kernel variants: the engine's kernel re-built here
+  (a check that the copy costs the same), without the end-of-chunk loss, with it only
+  in the last chunk, with a pytree carry instead of the raveled one, without the status
+  statistics; and the bare vmap;
+* ``knobs`` -- whole ``jl.sweep`` calls with the engine's knobs turned: chunks per batch
+  (``driver.TARGET_CHUNKS``), lanes per batch (``max_lanes_per_batch``), the layout
+  (``lanes_last``), ``unroll``;
+* ``hlo`` -- the compiled chunk program against the bare program: fusions and
+  instructions in the loop bodies.
+
+Every section's timings interleave their variants round by round and keep each
+variant's fastest round (the machine is shared). Run from the repository root::
+
+    nice python benchmarks/profile_sweep.py --problem mlp      # writes results/profile_mlp.md
+    nice python benchmarks/profile_sweep.py --problem xor      # writes results/profile_xor.md
+    python benchmarks/profile_sweep.py --problem mlp --quick   # small, prints only
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import math
+import re
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import _harness
+from _harness import Row, fmt, measure
+
+RESULTS = Path(__file__).resolve().parent / "results"
+PROBLEMS = {
+    "mlp": {"problem": "mlp", "sizes": [64, 32, 10], "samples": 256, "optimizer": "sgd", "lanes": 1024, "steps": 200},
+    "xor": {"problem": "xor", "optimizer": "sgd", "lanes": 1024, "steps": 10_000},
+}
+
+
+def interleave(variants: dict[str, Callable[[int], object]], rounds: int) -> dict[str, list[float]]:
+    """Seconds of every round of every variant (after one untimed warm-up call each), interleaved."""
+    for run in variants.values():
+        run(0)
+    times: dict[str, list[float]] = {name: [] for name in variants}
+    names = list(variants)
+    for index in range(rounds):
+        if _harness.QUIET_WAIT > 0:
+            _harness.wait_for_quiet(_harness.QUIET_WAIT)
+        order = names[index % len(names):] + names[:index % len(names)]
+        for name in order:
+            start = time.perf_counter()
+            variants[name](index + 1)
+            times[name].append(time.perf_counter() - start)
+    return times
+
+
+def table(times: dict[str, list[float]], reference: str, unit: float = 1.0, label: str = "s") -> str:
+    """A markdown table of the fastest round per variant, relative to ``reference``."""
+    best = {name: min(values) for name, values in times.items()}
+    lines = [f"| variant | fastest ({label}) | ÷ {reference} | spread |", "|---|---:|---:|---:|"]
+    for name, value in best.items():
+        spread = max(times[name]) / value if len(times[name]) > 1 else float("nan")
+        lines.append(f"| {name} | {fmt(value * unit)} | {best[name] / best[reference]:.3f} | {fmt(spread)} |")
+    return "\n".join(lines)
+
+
+# --- the engine's pieces, called as the sweep calls them -------------------------------------
+
+
+class Engine:
+    """One sweep of ``config`` taken apart: its plan, spec, program, batch and inputs."""
+
+    def __init__(self, config: dict, **sweep_kwargs) -> None:
+        import _cases
+
+        from jaxopt_lessons.sweeps import api, checks
+
+        self.config = config
+        self.loss_fn, self.params, self.args = _cases.problem(config)
+        self.factory = _cases.optimizer(config)
+        self.rates = _cases.learning_rates(config)
+        self.kwargs = {"steps": config["steps"], "args": self.args, **sweep_kwargs}
+        self.plan = checks.make_plan(self.loss_fn, self.params, self.factory, self.rates, **self.kwargs)
+        self.spec = api.kernel_spec(self.plan, self.factory)
+
+    def sweep(self, repeat: int, **extra) -> object:
+        import jax
+
+        import jaxopt_lessons as jl
+
+        rates = self.rates * (1 + 1e-3 * repeat)
+        result = jl.sweep(self.loss_fn, self.params, self.factory, rates, **self.kwargs, **extra)
+        return jax.block_until_ready(result.final_loss)
+
+    def batch(self, size: int | None = None):
+        """The sweep's first batch (``size`` lanes, default the sweep's own batch size)."""
+        from jaxopt_lessons.sweeps import api
+
+        return next(iter(api._batches(self.plan, size, None)))[1]
+
+    def inputs(self, batch):
+        from jax.sharding import Mesh
+
+        from jaxopt_lessons.sweeps import driver, kernel
+
+        mesh = Mesh(__import__("numpy").asarray(self.spec.devices, dtype=object), (kernel.LANE_AXIS,))
+        return driver._lane_inputs(batch, mesh, self.plan.dtype)
+
+    def n_chunks(self) -> int:
+        return math.ceil(self.plan.n_records / self.spec.chunk_records)
+
+
+# --- section: host work per call -----------------------------------------------------------
+
+
+def section_host(engine: Engine, rounds: int) -> str:
+    from jaxopt_lessons.sweeps import api, checks, memory
+
+    plan, spec = engine.plan, engine.spec
+
+    def make_plan(_):
+        return checks.make_plan(engine.loss_fn, engine.params, engine.factory, engine.rates, **engine.kwargs)
+
+    def lane_bytes(_):
+        return memory.lane_bytes(spec, plan.example, plan.args, list(plan.hyperparams), plan.dtype)
+
+    def layout_choice(_):
+        return checks._choose_layout(None, engine.loss_fn, None, plan.example, plan.args, None)
+
+    variants = {
+        "whole jl.sweep call": engine.sweep,
+        "checks.make_plan (all input checks)": make_plan,
+        "  of which the layout choice (dot_sizes)": layout_choice,
+        "memory.lane_bytes (per optimizer)": lane_bytes,
+        "api.shared_inputs": lambda _: api.shared_inputs(plan),
+        "api._outputs (+ host-memory check)": lambda _: api._outputs(plan),
+    }
+    times = interleave(variants, rounds)
+    return table(times, "whole jl.sweep call", 1e3, "ms")
+
+
+# --- section: the device program and its variants ------------------------------------------------
+
+
+def _stats_after(spec, stats, loss, sq, dot, step):
+    """The engine's status-statistics update (kernel.step_lane), shared by the variants below."""
+    import jax.numpy as jnp
+
+    from jaxopt_lessons.sweeps.kernel import LaneStats
+
+    limit = spec.blowup * jnp.maximum(jnp.abs(stats.loss0), jnp.finfo(stats.loss0.dtype).eps)
+    bad = ~(jnp.isfinite(loss) & jnp.isfinite(sq)) | (loss - stats.loss0 > limit)
+    apply = (step < spec.steps) & (stats.applied == step) & ~bad
+    mid = spec.steps // 2
+    return apply, LaneStats(
+        loss0=stats.loss0, loss_mid=jnp.where(step == mid, loss, stats.loss_mid),
+        peak_loss=jnp.where(apply, jnp.maximum(stats.peak_loss, loss), stats.peak_loss),
+        max_sq_update=jnp.where(apply, jnp.maximum(stats.max_sq_update, sq), stats.max_sq_update),
+        last_sq_update=jnp.where(apply, sq, stats.last_sq_update),
+        flips_window=stats.flips_window + (apply & (dot < 0) & (step >= mid)).astype(jnp.int32),
+        applied=stats.applied + apply.astype(jnp.int32))
+
+
+def step_tree(spec, carry, lane, step, args, rows, *, stats=True):
+    """One lane's step with the parameters carried as their pytree (the engine before raveling)."""
+    import jax
+    import jax.numpy as jnp
+    import optax
+
+    from jaxopt_lessons.sweeps.kernel import LaneCarry, optimizer_of
+    from jaxopt_lessons.train import train_step
+
+    value_and_grad = spec.grad_fn or jax.value_and_grad(spec.loss_fn)
+    new_params, new_state, loss = train_step(value_and_grad, optimizer_of(spec, lane), carry.params,
+                                             carry.opt_state, args)
+    if not stats:
+        return LaneCarry(new_params, new_state, carry.prev, carry.stats), loss
+    delta = jax.tree_util.tree_map(jnp.subtract, new_params, carry.params)
+    sq = optax.tree_utils.tree_sum(jax.tree_util.tree_map(lambda d: d * d, delta))
+    dot = optax.tree_utils.tree_sum(jax.tree_util.tree_map(jnp.multiply, delta, carry.prev))
+    apply, new_stats = _stats_after(spec, carry.stats, loss, sq, dot, step)
+    keep = functools.partial(jax.tree_util.tree_map, lambda new, old: jnp.where(apply, new, old))
+    return LaneCarry(keep(new_params, carry.params), keep(new_state, carry.opt_state), delta, new_stats), loss
+
+
+def init_tree(spec, lane, shared):
+    import jax
+    import jax.numpy as jnp
+
+    from jaxopt_lessons.sweeps import kernel
+
+    carry = kernel.init_lane(spec, lane, shared)
+    params = spec.params.unravel(carry.params)
+    return carry._replace(params=params, prev=jax.tree_util.tree_map(jnp.zeros_like, params))
+
+
+def chunk_variant(spec, carry, lanes, start, shared, *, end_loss: str, step_fn, tree: bool):
+    """A copy of ``kernel.chunk_batch`` (full batch, no eval) with the end-of-chunk loss as asked."""
+    import jax
+    import jax.numpy as jnp
+
+    from jaxopt_lessons.sweeps import kernel
+
+    every, n_blocks = spec.record_every, spec.chunk_records
+    step = kernel.batch(spec.layout, functools.partial(step_fn, spec), (True, True, False, False, False))
+    unravel = (lambda p: p) if tree else spec.params.unravel
+    full_loss = kernel.batch(spec.layout, lambda p, a: spec.loss_fn(unravel(p), *a), (True, False))
+
+    def block(carry, k):
+        base = start + k * every
+
+        def one_step(state, j):
+            carry, first = state
+            carry, loss = step(carry, lanes, base + j, shared.args, None)
+            return (carry, jnp.where(j == 0, loss, first)), None
+
+        (carry, first), _ = jax.lax.scan(one_step, (carry, jnp.zeros_like(carry.stats.loss0)), jnp.arange(every))
+        return carry, first
+
+    carry, records = jax.lax.scan(block, kernel.constrain(spec, carry), jnp.arange(n_blocks))
+    zeros = jnp.zeros_like(carry.stats.loss0)
+    if end_loss == "every":
+        end = full_loss(carry.params, shared.args)
+    elif end_loss == "last":
+        last = start + n_blocks * every >= spec.steps
+        end = jax.lax.cond(last, lambda: full_loss(carry.params, shared.args), lambda: zeros)
+    else:
+        end = zeros
+    out = kernel.ChunkOutput(losses=records.T, eval_losses=None, end_loss=end, end_eval=None, stats=carry.stats)
+    return kernel.constrain(spec, carry), out
+
+
+def program_variant(spec, *, end_loss="every", carry="raveled", stats=True):
+    """``kernel.Program`` of a variant kernel (``carry``: ``raveled`` as the engine, or ``tree``)."""
+    import jax
+
+    from jaxopt_lessons.sweeps import kernel
+
+    tree = carry == "tree"
+    init_fn = init_tree if tree else kernel.init_lane
+    if tree:
+        step_fn = functools.partial(step_tree, stats=stats)
+    elif stats:
+        step_fn = kernel.step_lane
+    else:
+        step_fn = functools.partial(_step_raveled_no_stats)
+
+    def init(lanes, shared):
+        return kernel.constrain(spec, kernel.batch(spec.layout, functools.partial(init_fn, spec), (True, False))(
+            lanes, shared))
+
+    chunk = functools.partial(chunk_variant, spec, end_loss=end_loss, step_fn=step_fn, tree=tree)
+    return kernel.Program(jax.jit(init), jax.jit(chunk, donate_argnums=0))
+
+
+def _step_raveled_no_stats(spec, carry, lane, step, args, rows):
+    """The raveled carry's step without any statistics or masking (what a bare loop does, raveled)."""
+    import jax
+
+    from jaxopt_lessons.sweeps.kernel import LaneCarry, optimizer_of
+    from jaxopt_lessons.train import train_step
+
+    value_and_grad = spec.grad_fn or jax.value_and_grad(spec.loss_fn)
+    new_params, new_state, loss = train_step(value_and_grad, optimizer_of(spec, lane),
+                                             spec.params.unravel(carry.params), carry.opt_state, args)
+    return LaneCarry(spec.params.ravel(new_params), new_state, carry.prev, carry.stats), loss
+
+
+def device_loop(program, engine: Engine, inputs, shared, transfers: bool) -> None:
+    """``init`` and every chunk of one batch, fetching each chunk's outputs only if ``transfers``."""
+    import jax
+    import numpy as np
+
+    from jaxopt_lessons.sweeps import driver
+
+    carry = program.init(inputs, shared)
+    chunk_steps = engine.spec.chunk_records * engine.spec.record_every
+    out = None
+    for chunk in range(engine.n_chunks()):
+        carry, out = program.chunk(carry, inputs, np.int32(chunk * chunk_steps), shared)
+        if transfers:
+            driver.tree_to_host(out)
+    jax.block_until_ready((carry, out))
+
+
+def section_device(engine: Engine, rounds: int) -> str:
+    import _cases
+
+    from jaxopt_lessons.sweeps import api, driver, kernel
+
+    batch = engine.batch()
+    inputs, shared = engine.inputs(batch), api.shared_inputs(engine.plan)
+    program = kernel.build_program(engine.spec)
+    outputs = api._outputs(engine.plan)
+    bar = type("Bar", (), {"disable": True, "update": lambda *a, **k: None})()
+    bare = _cases.BareVmap({**engine.config, "lanes": batch.size})
+    variants = {
+        "driver.run_batch (engine: chunks + host transfers)": lambda _: driver.run_batch(
+            program, engine.spec, batch, shared, outputs, dtype=engine.plan.dtype, bar=bar, early_stop=False,
+            rules=engine.plan.rules, keep_params=True),
+        "engine program, chunk loop without transfers": lambda _: device_loop(program, engine, inputs, shared, False),
+        "engine program, chunk loop with transfers": lambda _: device_loop(program, engine, inputs, shared, True),
+    }
+    kernels = {
+        "kernel copy (as the engine)": {},
+        "no end-of-chunk loss": {"end_loss": "never"},
+        "end-of-chunk loss in the last chunk only (lax.cond)": {"end_loss": "last"},
+        "pytree carry (not raveled)": {"carry": "tree"},
+        "no status statistics (raveled)": {"stats": False, "end_loss": "never"},
+        "no status statistics (pytree)": {"stats": False, "carry": "tree", "end_loss": "never"},
+    }
+    for name, options in kernels.items():
+        variant = program_variant(engine.spec, **options)
+        variants[name] = functools.partial(lambda _, v: device_loop(v, engine, inputs, shared, False), v=variant)
+    variants["bare jit(vmap(lax.scan)) (same lanes)"] = bare.run
+    times = interleave(variants, rounds)
+    lane_steps = batch.size * engine.config["steps"]
+    note = (f"One batch of {batch.size:,} lanes × {engine.config['steps']:,} steps in {engine.n_chunks()} chunks "
+            f"of {engine.spec.chunk_records * engine.spec.record_every} steps, layout {engine.spec.layout}; "
+            "ns per lane-step.\n\n")
+    return note + table(times, "bare jit(vmap(lax.scan)) (same lanes)", 1e9 / lane_steps, "ns / lane-step")
+
+
+# --- section: the engine's knobs -------------------------------------------------------------------
+
+
+def section_knobs(engine: Engine, rounds: int) -> str:
+    from jaxopt_lessons.sweeps import driver
+
+    def with_chunks(target):
+        def run(repeat):
+            saved = driver.TARGET_CHUNKS
+            driver.TARGET_CHUNKS = target
+            try:
+                return engine.sweep(repeat)
+            finally:
+                driver.TARGET_CHUNKS = saved
+
+        return run
+
+    lanes = engine.config["lanes"]
+    variants = {"jl.sweep (defaults)": engine.sweep}
+    for target in (8, 2):
+        variants[f"TARGET_CHUNKS = {target} (default {driver.TARGET_CHUNKS})"] = with_chunks(target)
+    for size in sorted({256, 512, 1024, 2048, lanes} - {0}):
+        if size <= lanes:
+            variants[f"max_lanes_per_batch = {size}"] = functools.partial(engine.sweep, max_lanes_per_batch=size)
+    other = "vmap" if engine.plan.layout == "lanes_last" else "lanes_last"
+    variants[f"layout forced to {other}"] = functools.partial(engine.sweep, lanes_last=other == "lanes_last")
+    variants["unroll = 2"] = functools.partial(engine.sweep, unroll=2)
+    variants["keep_params = False"] = functools.partial(engine.sweep, keep_params=False)
+    times = interleave(variants, rounds)
+    lane_steps = lanes * engine.config["steps"]
+    note = f"Whole calls, {lanes:,} lanes × {engine.config['steps']:,} steps (default layout {engine.plan.layout}).\n\n"
+    return note + table(times, "jl.sweep (defaults)", 1e9 / lane_steps, "ns / lane-step")
+
+
+# --- section: the compiled programs ----------------------------------------------------------------
+
+
+def hlo_counts(text: str) -> dict[str, int]:
+    """Fusions, custom calls and all instructions in a compiled HLO module's text."""
+    instructions = [line for line in text.splitlines() if re.match(r"\s+(ROOT )?%?[\w.\-]+ = ", line)]
+    return {"instructions": len(instructions), "fusions": sum(" fusion(" in line for line in instructions),
+            "while loops": sum(" while(" in line for line in instructions),
+            "dots / convolutions": sum(" dot(" in line or " convolution(" in line for line in instructions),
+            "custom calls": sum(" custom-call(" in line for line in instructions),
+            "copies / transposes": sum(" copy(" in line or " transpose(" in line for line in instructions)}
+
+
+def section_hlo(engine: Engine) -> str:
+    import _cases
+    import jax
+    import jax.numpy as jnp
+    import numpy as np
+    from jax.sharding import Mesh, NamedSharding, PartitionSpec
+
+    from jaxopt_lessons.sweeps import api, kernel
+
+    batch = engine.batch()
+    inputs, shared = engine.inputs(batch), api.shared_inputs(engine.plan)
+    program = kernel.build_program(engine.spec)
+    carry = jax.eval_shape(program.init, inputs, shared)
+    chunk_text = program.chunk.lower(carry, inputs, np.int32(0), shared).compile().as_text()
+    config = {**engine.config, "lanes": batch.size}
+    lane = _cases.lane_run(engine.loss_fn, engine.params, engine.args, engine.factory, config["steps"],
+                           _cases.record_every(config))
+    rates = jax.device_put(jnp.asarray(_cases.learning_rates(config)),
+                           NamedSharding(Mesh(np.asarray(jax.devices()), ("lanes",)), PartitionSpec("lanes")))
+    bare_text = jax.jit(jax.vmap(lane)).lower(rates).compile().as_text()
+    counts = {"engine chunk program": hlo_counts(chunk_text), "bare jit(vmap(lax.scan))": hlo_counts(bare_text)}
+    keys = list(next(iter(counts.values())))
+    lines = ["| program | " + " | ".join(keys) + " |", "|---|" + "---:|" * len(keys)]
+    for name, values in counts.items():
+        lines.append(f"| {name} | " + " | ".join(str(values[key]) for key in keys) + " |")
+    return "\n".join(lines)
+
+
+# --- section: first call, in fresh processes ---------------------------------------------------------
+
+
+def section_compile(config: dict, engines: dict) -> str:
+    rows = measure([Row("sweep", "jl.sweep", "_cases:Sweep", config),
+                    Row("bare", "bare jit(vmap(lax.scan))", "_cases:BareVmap", config)], 0, engines, verbose=False)
+    lines = ["| row | first call (s) | trace + lower + compile (s) | XLA compile by function (s) |", "|---|---:|---:|---|"]
+    for row in rows:
+        parts = sorted(row.result["compile_by_function"].items(), key=lambda item: -item[1])
+        by_function = ", ".join(f"{name} {seconds:.2f}" for name, seconds in parts)
+        lines.append(f"| {row.title} | {fmt(row.result['first_call_s'])} | {fmt(row.result['compile_s'])} "
+                     f"| {by_function} |")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--problem", choices=sorted(PROBLEMS), default="mlp")
+    parser.add_argument("--section", default="compile,host,device,knobs,hlo")
+    parser.add_argument("--lanes", type=int)
+    parser.add_argument("--steps", type=int)
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--quick", action="store_true", help="64 lanes, few steps, 2 rounds, print only")
+    parser.add_argument("--new-engine", default=None, help="engine to profile: a git revision or a checkout "
+                        "(default: this working tree)")
+    _harness.add_quiet_option(parser)
+    args = parser.parse_args(argv)
+    _harness.QUIET_WAIT = 0.0 if args.quick else args.wait_quiet
+    engine_path = _harness.engine_path(args.new_engine)
+    if engine_path is not None:  # before anything imports jaxopt_lessons
+        sys.path.insert(0, str(engine_path))
+    from _machine import N_DEVICES, machine_description
+
+    config = {**PROBLEMS[args.problem], "devices": N_DEVICES, "sample": 4}
+    if args.quick:
+        config.update(lanes=64, steps=40 if args.problem == "mlp" else 500)
+    config.update({key: value for key, value in (("lanes", args.lanes), ("steps", args.steps)) if value})
+    rounds = 2 if args.quick else args.rounds
+    sections = [name.strip() for name in args.section.split(",") if name.strip()]
+    engine = Engine(config)
+    parts = [f"# Where a sweep's time goes: {args.problem}, {config['lanes']:,} lanes × {config['steps']:,} steps\n",
+             f"Machine: {machine_description()}\n", f"Engine: {_harness.engine_description(args.new_engine, None)}\n"]
+    builders = {
+        "compile": lambda: section_compile(config, {"new": engine_path}),
+        "host": lambda: section_host(engine, rounds),
+        "device": lambda: section_device(engine, rounds),
+        "knobs": lambda: section_knobs(engine, rounds),
+        "hlo": lambda: section_hlo(engine),
+    }
+    for name in sections:
+        print(f"section {name} ...", file=sys.stderr, flush=True)
+        parts.append(f"## {name}\n\n{builders[name]()}\n")
+        print(parts[-1], flush=True)
+    if not args.quick:
+        _harness.write_markdown(RESULTS / f"profile_{args.problem}.md", "\n".join(parts))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
