@@ -22,7 +22,7 @@ import optax
 import pytest
 
 import jaxopt_lessons as jl
-from jaxopt_lessons.sweeps import storage
+from jaxopt_lessons.sweeps.storage import files as storage
 
 N = 3  # lanes
 Point = collections.namedtuple("Point", "W b")
@@ -297,6 +297,8 @@ INCONSISTENT = [
     ("params", _set("params", "structure", {"dict": {"v": {"leaf": "['w']"}}}),
      r"params: the structure does not place every stored leaf at its path"),
     ("params", _set("params", "leaves", 0, "path", "['v']"), r"params: the structure does not place"),
+    ("params", _set("params", "structure", {"dict": {"w": {"leaf": ["['w'][0]"]}}}),
+     r"params: a leaf node must name a str path, got a list"),
 ]
 
 
