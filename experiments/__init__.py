@@ -29,5 +29,6 @@ LESSONS: tuple[str, ...] = (
     "edge_of_stability",
     "lora",
     "scaling_laws",
+    "momentum",
 )
 """Lesson module names in report order."""
