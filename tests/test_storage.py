@@ -68,6 +68,8 @@ def _lanes(*shape, dtype=np.float32):
     flat = values.reshape(-1)
     special = np.asarray([np.nan, np.inf, -0.0, -np.nan])[: min(4, flat.size)].astype(dtype)
     flat[: special.size] = special
+    if flat.dtype.kind == "c" and flat.size > 5:
+        flat[5] = complex(-1.5, np.inf)
     floats = flat.view(f"f{flat.itemsize // 2}") if flat.dtype.kind == "c" else flat
     if floats.size > 4:  # a NaN with a payload, as arithmetic can leave it
         bits = floats.view(f"u{floats.itemsize}")

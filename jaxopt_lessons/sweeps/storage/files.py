@@ -137,8 +137,13 @@ class _Writer:
     def _json(self, document: dict[str, Any], inline: bool) -> str:
         """Indented JSON in which each array's shape (and inline data) sits on one line."""
         token, chunks = secrets.token_hex(8), []
+
+        def hide(text: str) -> str:  # a placeholder that json.dumps leaves alone, replaced below
+            chunks.append(text)
+            return f"@{token}:{len(chunks) - 1}@"
+
         for entry, array in self.arrays:
-            entry["shape"], chunks = f"@{token}:{len(chunks)}@", [*chunks, json.dumps(list(array.shape))]
+            entry["shape"] = hide(json.dumps(list(array.shape)))
             if not inline:
                 continue
             floats = _real_view(array)
@@ -153,7 +158,7 @@ class _Writer:
                 odd = np.flatnonzero(np.isnan(floats) & (bits != nan.view(bits.dtype)))
                 if odd.size:  # NaNs with a sign or payload: JSON's NaN would lose their bits
                     entry["nan_bits"] = [[int(i), int(bits[i])] for i in odd]
-            entry["data"], chunks = f"@{token}:{len(chunks)}@", [*chunks, data]
+            entry["data"] = hide(data)
         text = json.dumps(document, indent=2) + "\n"
         return re.sub(f'"@{token}:([0-9]+)@"', lambda match: chunks[int(match[1])], text)
 
@@ -241,8 +246,9 @@ def _read_document(path: Path) -> dict[str, Any]:
         raise ValueError(f"{path} is not a SweepResult JSON file: not valid JSON ({error})") from error
     if not isinstance(document, dict) or document.get("format") != _FORMAT:
         raise ValueError(f"{path} is not a SweepResult JSON file (no \"format\": {_FORMAT!r} entry)")
-    if document.get("version") not in (1, _VERSION) or isinstance(document.get("version"), bool):
-        raise ValueError(f"{path}: unsupported SweepResult file version {document.get('version')!r} "
+    version = document.get("version")
+    if type(version) is not int or version not in (1, _VERSION):
+        raise ValueError(f"{path}: unsupported SweepResult file version {version!r:.40} "
                          f"(this version reads 1 and {_VERSION})")
     return document
 
@@ -256,10 +262,11 @@ def _nesting_depth(raw: bytes) -> int:
 
 
 def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    document = dict(pairs)
-    if len(document) != len(pairs):
-        keys = [key for key, _ in pairs]
-        raise ValueError(f"duplicate key {next(k for k in keys if keys.count(k) > 1)!r}")
+    document: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in document:
+            raise ValueError(f"duplicate key {key!r:.80}")
+        document[key] = value
     return document
 
 
@@ -344,8 +351,8 @@ def _inline(data: Any, dtype: np.dtype, shape: tuple[int, ...], field: str) -> n
     if kind == "c":
         if not all(len(pair) == 2 and {type(x) for x in pair} <= {int, float} for pair in data):
             raise ValueError(f"{field}: complex data must be [re, im] pairs of numbers")
-        pairs = _inline([x for pair in data for x in pair], np.dtype(f"f{dtype.itemsize // 2}"), (len(data), 2), field)
-        return (pairs[:, 0] + 1j * pairs[:, 1]).astype(dtype).reshape(shape)
+        parts = _inline([x for pair in data for x in pair], np.dtype(f"f{dtype.itemsize // 2}"), (2 * len(data),), field)
+        return parts.view(dtype).reshape(shape)  # re, im, re, ...: no arithmetic, so inf and NaN stay as written
     if kind in "iu" and data and (min(data) < np.iinfo(dtype).min or max(data) > np.iinfo(dtype).max):
         raise ValueError(f"{field}: a value is out of range for {dtype}")
     try:
