@@ -159,6 +159,12 @@ def test_other_pytrees_read_back_by_path_or_into_a_template(params, layout, tmp_
     assert all(_same_bytes(a, b) for a, b in zip(jax.tree.leaves(back), jax.tree.leaves(params)))
 
 
+def test_a_partial_result_round_trips(tmp_path):
+    result = _result({"w": _lanes(2)}, complete=False, steps_run=np.asarray([7, 4, 3]),
+                     status=np.asarray(["converged", "incomplete", "diverged"], "<U11"))
+    _assert_same_result(jl.SweepResult.from_json(result.to_json(tmp_path / "r.json")), result)
+
+
 def test_the_paths_read_back_name_what_a_user_wrote(tmp_path):
     back = jl.SweepResult.from_json(_result(NOT_PLAIN["tuple of namedtuples"]).to_json(tmp_path / "r.json"))
     assert list(back.params) == ["[0].W", "[0].b", "[1].W", "[1].b"]
