@@ -406,6 +406,28 @@ def test_model_object_from_an_init_function_names_eqx_partition(compile_watch):
         jl.sweep(lambda p: jnp.sum(p["w"] ** 2), lambda key: MODEL_LIKE, optax.sgd, [0.1], steps=5, seeds=2)
 
 
+class CallableModel(collections.namedtuple("CallableModel", ["weight", "activation"])):
+    """Like an Equinox module: a pytree with array and function leaves that is itself callable."""
+
+    def __call__(self, x):
+        return self.activation(x @ self.weight)
+
+
+CALLABLE_MODEL = CallableModel(jnp.ones((3, 1)), my_act)
+
+
+@pytest.mark.xfail(strict=True, reason="engine: a callable model object passed as init is called as an init "
+                   "function and gets a raw error (reported to the lead)")
+def test_callable_model_object_as_init_names_eqx_partition(compile_watch):
+    with no_compilation(), pytest.raises(TypeError, match=r"eqx\.partition"):
+        jl.sweep(lambda p, x: jnp.sum(p.weight ** 2), CALLABLE_MODEL, optax.sgd, [0.1], steps=5, args=(XS,))
+
+
+def test_callable_model_object_in_fit_names_eqx_partition(compile_watch):
+    with no_compilation(), pytest.raises(TypeError, match=r"leaf .*activation.* is a function.*eqx\.partition"):
+        jl.fit(lambda p, x: jnp.sum(p.weight ** 2), CALLABLE_MODEL, optax.sgd(0.1), steps=5, args=(XS,))
+
+
 def test_the_compile_watch_can_fail(compile_watch):
     with pytest.raises(AssertionError, match="compilation ran"), no_compilation():
         jl.sweep(parabola, jnp.asarray(3.0), optax.sgd, [0.1], steps=3)
