@@ -4,7 +4,7 @@
   from the progress bar or by a real ``SIGINT`` sent to this process: the interrupt
   propagates, the bar is closed, the caller's arrays are intact and the very next sweep
   gives bit for bit the result of an uninterrupted one. The command line answers
-  ``interrupted`` in one line, exit status 130, and writes no ``--out`` file.
+  ``interrupted`` in one line, exit status 130, and writes the partial result to ``--out``.
 * ``SweepResult.to_json`` and ``save_figure`` interrupted (or failing) at any stage of
   the write -- half-way through the data, at the ``fsync``, at the rename -- leave the
   previous file byte for byte (or no file) and no temporary file behind.
@@ -105,7 +105,7 @@ def test_ctrl_c_during_a_sweep_with_progress_stops_cleanly(interrupt, uninterrup
     assert_same_result(run(progress=True), uninterrupted)  # nothing left half-done
 
 
-def test_ctrl_c_in_the_command_line_is_one_line_exit_130_and_no_file(tmp_path, monkeypatch, capsys):
+def test_ctrl_c_in_the_command_line_is_one_line_exit_130_and_the_partial_result(tmp_path, monkeypatch, capsys):
     out = tmp_path / "sweep.json"
     out.write_text("previous result\n")
     monkeypatch.setattr(tqdm.auto, "tqdm", _interrupting_bar(_raise_keyboard_interrupt))
@@ -113,9 +113,10 @@ def test_ctrl_c_in_the_command_line_is_one_line_exit_130_and_no_file(tmp_path, m
                        "--progress", "--out", str(out)])
     captured = capsys.readouterr()
     assert status == 130
-    assert captured.err.strip().splitlines()[-1] == "jaxopt-lessons: interrupted"
+    assert captured.err.strip().splitlines()[-1].startswith(f"jaxopt-lessons: interrupted; wrote the partial result to {out}")
     assert "Traceback" not in captured.err + captured.out
-    assert out.read_text() == "previous result\n"
+    partial = jl.SweepResult.from_json(out)  # replaced atomically by the lanes done so far
+    assert not partial.complete and partial.n_lanes == 2 and set(partial.status) <= {"incomplete", "diverged"}
     assert sorted(p.name for p in tmp_path.iterdir()) == ["sweep.json"]
 
 

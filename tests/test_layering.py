@@ -29,7 +29,7 @@ CORE = {
     "_validate", "_cache", "_catalog",
 }
 ENGINE = {"train", "sweeps", "sweep", "_lanes", "lanes", "sweep_result", "curvature", "lr_finder", "problems"}
-FACES = {"plots", "cli", "__main__"}
+FACES = {"plots", "cli", "_cli", "__main__"}
 LAYERS = {**{name: "core" for name in CORE}, **{name: "engine" for name in ENGINE}, **{name: "face" for name in FACES}}
 FORBIDDEN = {"core": {"engine", "face"}, "engine": {"face"}, "face": set()}
 
