@@ -197,7 +197,7 @@ def check_before_work(options: argparse.Namespace) -> None:
     """Everything that can be checked without JAX: the problem, seeds, processes, output paths."""
     info = _catalog.PROBLEMS.get(options.problem)
     if info is None:
-        raise UsageError(f"unknown problem {options.problem!r}; expected one of {', '.join(_catalog.PROBLEMS)}")
+        raise UsageError(f"unknown problem {options.problem!r}; expected one of {', '.join(map(repr, _catalog.PROBLEMS))}")
     if options.seeds is not None and not info.random_init:
         raise UsageError("--seeds applies only to problems started at random (e.g. xor, moons); "
                          f"{options.problem!r} always starts at the same point")
