@@ -96,11 +96,6 @@ def optimizer_factory(name: str) -> Callable[[Any], Any]:
     return optim.factory(name.removeprefix("hand-"), hand=name.startswith("hand-"))
 
 
-
-
-# --------------------------------------------------------------------------- processes
-
-
 # --------------------------------------------------------------------------- devices and processes
 
 
@@ -180,12 +175,12 @@ def _run_sweep(options: argparse.Namespace) -> int:
     steps = options.steps or problem.default_steps
     factories = {name: optimizer_factory(name) for name in options.optimizer}
     seeds = (options.seeds or 1) if problem.random_init else None
-    processes = f" in {jax.process_count()} processes" if jax.process_count() > 1 else ""
-    say = print if writer else _quiet
-    per_rate = f" x {output.count(seeds, 'seed')}" if seeds else ""
-    say(f"# {PROG} sweep {problem.name}: {', '.join(options.optimizer)}, {output.count(len(options.lr), 'learning rate')}"
-        f"{per_rate}, {output.count(steps, 'step')}, {output.count(len(devices), 'device')} ({devices[0].platform})"
-        f"{processes}")
+    if writer:  # every process computes, process 0 speaks
+        per_rate = f" x {output.count(seeds, 'seed')}" if seeds else ""
+        processes = f" in {jax.process_count()} processes" if jax.process_count() > 1 else ""
+        print(f"# {PROG} sweep {problem.name}: {', '.join(options.optimizer)}, "
+              f"{output.count(len(options.lr), 'learning rate')}{per_rate}, {output.count(steps, 'step')}, "
+              f"{output.count(len(devices), 'device')} ({devices[0].platform}){processes}")
     progress = (sys.stderr.isatty() if options.progress is None else options.progress) and writer
     try:
         result = run_sweep(
@@ -223,10 +218,6 @@ def _report(result: Any, problem: Any, options: argparse.Namespace, steps: int) 
     lines = output.lane_lines(result) if options.lanes else output.summary_lines(result)
     lines += [output.status_line(result), *output.best_lines(result, seeds_hint=problem.random_init)]
     print("\n".join(lines + bound_lines + wrote))
-
-
-def _quiet(*args: Any, **kwargs: Any) -> None:
-    """``print`` for processes other than 0: they compute, process 0 speaks."""
 
 
 def _curvature_bounds(problem: Any, names: Sequence[str]) -> tuple[dict[str, float], list[str]]:
