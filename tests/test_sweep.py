@@ -336,6 +336,12 @@ def test_best_ignores_a_lucky_lane_between_failed_neighbours_and_breaks_ties_upw
     best = lucky.best()
     assert best["learning_rate"] == 0.04 and best["score"] == pytest.approx(0.125)  # median(0.2, 0.125, 3.7e-9)
     assert "neighbouring rates" in best["rule"]
+    dense = np.full(20, 0.4)
+    dense[:6], dense[11:13] = [0.3, 0.25, 0.2, 0.2, 0.25, 0.3], [1e-9, 3e-8]  # two lucky neighbours among stuck lanes
+    many = dataclasses.replace(lucky, learning_rates=np.geomspace(1e-3, 1, 20), seeds=np.full(20, -1),
+                               optimizers=np.full(20, "adam"), final_loss=dense, losses=np.zeros((20, 1)),
+                               status=np.full(20, "converged"), diverged_at=np.full(20, -1))
+    assert many.best()["lane"] == 3 and many.best()["score"] == pytest.approx(0.25)  # not 11 or 12
     tie = dataclasses.replace(lucky, final_loss=np.array([10.5, 10.0, 10.0, 10.0, 12.0, 14.0]))
     best = tie.best()
     assert best["tied_learning_rates"] == [0.02, 0.08] and best["learning_rate"] == 0.08

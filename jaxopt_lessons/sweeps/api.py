@@ -84,8 +84,8 @@ def sweep(
     * **diverged**: at some step :math:`t` the (minibatch) loss :math:`L_t` is non-finite or
       exceeds :math:`L_0 + \text{blowup}\cdot\max(|L_0|, \epsilon)` [blowup = 1e3], or the update
       :math:`\Delta\theta_t` (hence the new parameters) is non-finite. ``diverged_at = t``
-      and the lane is *frozen* at :math:`\theta_t` (its parameters and optimizer state
-      stop changing, ``jnp.where`` per lane), so its NaNs never reach anything else;
+      and the lane is *frozen* at :math:`\theta_t` (its parameters stop changing,
+      ``jnp.where`` per lane), so its NaNs never reach anything else;
       its later records repeat :math:`L(\theta_t)` and ``final_loss`` is :math:`L(\theta_t)`.
     * **unstable**: the loss spiked, :math:`\max_t L_t > L_0 + \text{spike}\cdot\max(|L_0|,
       \epsilon)` [spike = 10], and did not come back: :math:`L_T \ge L_0` (a blow-up below the

@@ -230,9 +230,10 @@ def step_lane(spec: KernelSpec, carry: LaneCarry, lane: LaneInputs, step: jax.Ar
         flips_window=stats.flips_window + (apply & (dot < 0) & (step >= mid)).astype(jnp.int32),
         applied=stats.applied + apply.astype(jnp.int32),
     )
-    keep = functools.partial(jax.tree_util.tree_map, lambda new, old: jnp.where(apply, new, old))
-    # No select for prev: once a lane stops applying updates it never applies one again.
-    return LaneCarry(keep(new_flat, carry.params), keep(new_opt_state, carry.opt_state), delta, stats), loss
+    # Only the parameters are frozen: once a lane stops applying updates it never applies one
+    # again, so its optimizer state and previous update are never read (selecting them too
+    # cost compile time and a kernel per state leaf).
+    return LaneCarry(jnp.where(apply, new_flat, carry.params), new_opt_state, delta, stats), loss
 
 
 # --- a batch of lanes -------------------------------------------------------------------

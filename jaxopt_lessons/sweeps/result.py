@@ -117,12 +117,13 @@ class SweepResult:
         its seeds' final metric (:attr:`metric_name`: ``final_eval`` when the sweep had an
         ``eval_fn``, else ``final_loss``); a failed lane (``diverged``/``unstable``) or a
         non-finite value counts as ``+inf``. With a single seed, a lane's score is instead
-        the median of its own value and its two neighbours' on the learning-rate grid (the
-        lane's own value at the ends of the grid is the larger of the two), so a lucky lane
-        between failed neighbours does not win. Among groups whose score ties the lowest
-        within float precision (4 ulps of the metric's dtype), those whose own value is at
-        that score are preferred (a lucky outlier's neighbours can tie with it), and the
-        largest learning rate wins (it got there fastest); the tied range is reported.
+        the (upper) median of its own value and its neighbours' on the learning-rate grid,
+        one on each side (two on each side on grids of 16 rates or more), so a lucky lane
+        (or two) between failed neighbours does not win. Among groups whose score ties the
+        lowest within float precision (4 ulps of the metric's dtype), a group whose own value
+        is more than twice better than its score is set aside as luck, the lowest own value
+        wins, and when several tie there too the largest learning rate wins (it got there
+        fastest); the tied range is reported.
 
         Args:
           optimizer: only consider this optimizer's lanes (default: every lane).
@@ -150,11 +151,13 @@ class SweepResult:
         scores = np.asarray(scores, np.float64)
         eps = np.finfo(np.result_type(self.metric.dtype, np.float16)).eps
         lowest = np.min(scores)
-        close = lambda a, b: np.abs(a - b) <= 4 * eps * np.abs(b)  # noqa: E731
-        tied = np.flatnonzero(scores <= lowest + 4 * eps * abs(lowest))
-        # a lane whose own value is not at its score (a lucky outlier among its neighbours) yields to those that are
+        tol = lambda value: 4 * eps * abs(value)  # noqa: E731  (float precision of the metric)
+        tied = np.flatnonzero(scores <= lowest + tol(lowest))
         own = np.asarray([np.median(values[i]) for i in tied])
-        tied = tied[close(own, scores[tied])] if close(own, scores[tied]).any() else tied
+        # a lane more than twice better than its neighbourhood's median is luck, not a better rate
+        plausible = own >= scores[tied] / 2
+        tied, own = (tied[plausible], own[plausible]) if plausible.any() else (tied, own)
+        tied = tied[own <= own.min() + tol(own.min())]
         rates = np.asarray([groups[i][0]["learning_rate"] for i in tied])
         chosen = int(tied[np.argmax(rates)])
         key, lanes = groups[chosen]
@@ -189,9 +192,10 @@ class SweepResult:
         for members in lines.values():
             members = sorted(members, key=lambda i: groups[i][0]["learning_rate"])
             line = [float(values[i][0]) for i in members]
+            half = 1 if len(line) < 16 else 2  # dense grids: two lucky neighbours cannot win either
             for position, index in enumerate(members):
-                window = line[max(0, position - 1):position + 2]
-                scores[index] = float(np.median(window)) if len(window) == 3 else max(window)
+                window = sorted(line[max(0, position - half):position + half + 1])
+                scores[index] = window[len(window) // 2]  # the upper median: at the edges, the worse of two
         return scores
 
     def summary(self) -> list[dict[str, Any]]:
