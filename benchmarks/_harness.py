@@ -174,11 +174,11 @@ class _Worker:
         self.log.close()
 
 
-def add_quiet_option(parser: Any, default: float = 20.0) -> None:
-    """``--wait-quiet SECONDS``: how long each round may wait for other processes to go quiet."""
+def add_quiet_option(parser: Any, default: float = 10.0) -> None:
+    """``--wait-quiet SECONDS``: how long each timed call may wait for other processes to go quiet."""
     parser.add_argument("--wait-quiet", type=float, default=default, metavar="SECONDS",
-                        help="before each round (and each row's first call) wait up to this long for the CPUs to "
-                             "be mostly idle (default %(default)s; 0: never wait)")
+                        help="before each timed call (and each row's first call) wait up to this long for the CPUs "
+                             "to be mostly idle (default %(default)s; 0: never wait)")
 
 
 def busy_fraction(seconds: float = 0.5) -> float:
@@ -212,7 +212,23 @@ def wait_for_quiet(max_wait: float, busy_limit: float = 0.25) -> float:
 
 
 QUIET_WAIT = 0.0
-"""Seconds each round may wait for a quiet machine (``wait_for_quiet``); the scripts' ``--wait-quiet``."""
+"""Seconds each timed call may wait for a quiet machine (``wait_for_quiet``); the scripts' ``--wait-quiet``."""
+
+QUIET = 0.25
+"""A call counts as *quiet* when at most this fraction of the CPUs was busy just before it."""
+
+
+SPREAD_NOTE = ("`spread` = slowest / fastest warm call of the row (the machine's noise); `q k/n`: k of its n "
+               "timed calls started with the CPUs at least 75% idle (each call waited up to `--wait-quiet` seconds "
+               "for that).")
+
+
+def quiet_rounds(row: Row) -> str:
+    """``k/n``: how many of the row's timed calls started on a quiet machine (``–`` if not checked)."""
+    busy = [b for b in row.result.get("busy_before", []) if b is not None]
+    if not busy:
+        return "–"
+    return f"{sum(b <= QUIET for b in busy)}/{len(busy)}"
 
 
 def measure(rows: Sequence[Row], rounds: int, engines: dict[str, Path | None], *, verbose: bool = True) -> list[Row]:
@@ -242,8 +258,8 @@ def measure(rows: Sequence[Row], rounds: int, engines: dict[str, Path | None], *
             workers.append(worker)
         for round_index in range(rounds):
             shift = round_index % max(len(workers), 1)  # rotate the order: no row is always first
-            busy = wait_for_quiet(QUIET_WAIT) if QUIET_WAIT > 0 else None
             for worker in workers[shift:] + workers[:shift]:
+                busy = wait_for_quiet(QUIET_WAIT) if QUIET_WAIT > 0 else None
                 timed = worker.ask("time")
                 result = worker.row.result
                 ns = 1e9 * timed["seconds"] / timed["lane_steps"]
@@ -276,11 +292,12 @@ def fmt(value: float | None, digits: int = 3) -> str:
 
 
 def spread(row: Row) -> str:
-    """The warm calls of a row relative to its fastest, e.g. ``1.00-1.31``: how noisy the machine was."""
+    """Slowest / fastest warm call of a row (how noisy the machine was), and its quiet calls, e.g. ``1.31 q3/8``."""
     times = row.result.get("times") or []
     if len(times) < 2:
         return "–"
-    return f"{max(times) / min(times):.2f}"
+    quiet = quiet_rounds(row)
+    return f"{max(times) / min(times):.2f}" + ("" if quiet == "–" else f" q{quiet}")
 
 
 def _git(*args: str) -> str:

@@ -162,8 +162,8 @@ def sizes_table(runner: Runner, plans: list[tuple[dict, list[int]]]) -> str:
     lines = [
         "| model | params / lane | MACs / lane-step | lanes × steps | ns / lane-step: sweep · bare vmap · loop "
         "| sweep × loop | sweep ÷ bare | first call (s): sweep · bare · loop to result | sweep compile (s) "
-        "| peak RSS (MiB): sweep · bare · loop | layout |",
-        "|---|---:|---:|---:|---|---:|---:|---|---:|---|---|",
+        "| peak RSS (MiB): sweep · bare · loop | layout | quiet calls |",
+        "|---|---:|---:|---:|---|---:|---:|---|---:|---|---|---|",
     ]
     for base, lanes_list in plans:
         for lanes in lanes_list:
@@ -179,7 +179,8 @@ def sizes_table(runner: Runner, plans: list[tuple[dict, list[int]]]) -> str:
                 f"| {model_label(config)} | {n_params(config):,} | {macs_per_step(config):,} "
                 f"| {lanes:,} × {config['steps']:,} | {ns} | {fmt(loop.ns_per_lane_step / sweep.ns_per_lane_step)} "
                 f"| {fmt(sweep.ns_per_lane_step / bare.ns_per_lane_step)} | {first} | {fmt(sweep.result['compile_s'])} "
-                f"| {rss} | {sweep.result['layout']}, {sweep.result['batch']}/batch |")
+                f"| {rss} | {sweep.result['layout']}, {sweep.result['batch']}/batch "
+                f"| {' · '.join(_harness.quiet_rounds(row) for row in (sweep, bare, loop))} |")
     return "\n".join(lines)
 
 
@@ -244,7 +245,7 @@ def _realistic_legend(rounds: int, steps: int, old_lanes: int) -> str:
         "trace/lower/compile time reported by `jax.monitoring`; `time to result × loop` = the loop's time to "
         "result / the row's. The bare vmap shards the lanes over every device as the sweep does, and records "
         "the same losses. The old engine (commit before the rebuild) is measured at "
-        f"{old_lanes:,} lanes only, to keep the run short.")
+        f"{old_lanes:,} lanes only, to keep the run short. {_harness.SPREAD_NOTE}")
 
 
 def _sizes_legend(rounds: int) -> str:
@@ -254,7 +255,8 @@ def _sizes_legend(rounds: int) -> str:
         f"fastest of {rounds} interleaved warm calls; `first call ... loop to result` = the loop's compile + "
         "first lane + every other lane at its warm rate. `sweep × loop` > 1: the sweep is faster than "
         "looping over lanes; `sweep ÷ bare` > 1: the sweep is slower than a bare `jit(vmap(lax.scan))`. "
-        "`layout` is what the sweep chose automatically and its lanes per batch.")
+        "`layout` is what the sweep chose automatically and its lanes per batch. `quiet calls`: of each "
+        "method's timed calls, how many started with the CPUs at least 75% idle.")
 
 
 if __name__ == "__main__":

@@ -20,7 +20,9 @@ variants of its kernel to measure what each part costs. Sections (``--section``)
   (``driver.TARGET_CHUNKS``), lanes per batch (``max_lanes_per_batch``), the layout
   (``lanes_last``), ``unroll``;
 * ``hlo`` -- the compiled chunk program against the bare program: fusions and
-  instructions in the loop bodies.
+  instructions in the loop bodies;
+* ``patches`` -- candidate engine changes monkeypatched into whole ``jl.sweep`` calls
+  (``patched``), alone and together, with their results checked against the engine's.
 
 Every section's timings interleave their variants round by round and keep each
 variant's fastest round (the machine is shared). Run from the repository root::
@@ -33,6 +35,7 @@ variant's fastest round (the machine is shared). Run from the repository root::
 from __future__ import annotations
 
 import argparse
+import contextlib
 import functools
 import math
 import re
@@ -208,6 +211,46 @@ def init_tree(spec, lane, shared):
     return carry._replace(params=params, prev=jax.tree_util.tree_map(jnp.zeros_like, params))
 
 
+def init_stacked(spec, lane, shared):
+    """:func:`kernel.init_lane` with the statistics stacked: ``(floats[5], ints[2])`` per lane."""
+    import jax.numpy as jnp
+
+    from jaxopt_lessons.sweeps import kernel
+
+    carry = kernel.init_lane(spec, lane, shared)
+    s = carry.stats
+    floats = jnp.stack([s.loss0, s.loss_mid, s.peak_loss, s.max_sq_update, s.last_sq_update])
+    return carry._replace(stats=(floats, jnp.stack([s.flips_window, s.applied])))
+
+
+def step_stacked(spec, carry, lane, step, args, rows):
+    """:func:`kernel.step_lane` (raveled carry) with the statistics in two stacked arrays (fewer kernels)."""
+    import jax
+    import jax.numpy as jnp
+
+    from jaxopt_lessons.sweeps.kernel import LaneCarry, optimizer_of
+    from jaxopt_lessons.train import train_step
+
+    value_and_grad = spec.grad_fn or jax.value_and_grad(spec.loss_fn)
+    new_params, new_state, loss = train_step(value_and_grad, optimizer_of(spec, lane),
+                                             spec.params.unravel(carry.params), carry.opt_state, args)
+    new_flat = spec.params.ravel(new_params)
+    delta = new_flat - carry.params
+    zero = jnp.zeros((), delta.dtype)
+    sq, dot = jax.lax.reduce((delta * delta, delta * carry.prev), (zero, zero),
+                             lambda a, b: (a[0] + b[0], a[1] + b[1]), (0,))
+    (loss0, loss_mid, peak, max_sq, last_sq), (flips, applied) = carry.stats
+    limit = spec.blowup * jnp.maximum(jnp.abs(loss0), jnp.finfo(loss0.dtype).eps)
+    bad = ~(jnp.isfinite(loss) & jnp.isfinite(sq)) | (loss - loss0 > limit)
+    apply = (step < spec.steps) & (applied == step) & ~bad
+    mid = spec.steps // 2
+    floats = jnp.stack([loss0, jnp.where(step == mid, loss, loss_mid), jnp.where(apply, jnp.maximum(peak, loss), peak),
+                        jnp.where(apply, jnp.maximum(max_sq, sq), max_sq), jnp.where(apply, sq, last_sq)])
+    ints = jnp.stack([flips + (apply & (dot < 0) & (step >= mid)).astype(jnp.int32), applied + apply.astype(jnp.int32)])
+    keep = functools.partial(jax.tree_util.tree_map, lambda new, old: jnp.where(apply, new, old))
+    return LaneCarry(keep(new_flat, carry.params), keep(new_state, carry.opt_state), delta, (floats, ints)), loss
+
+
 def chunk_variant(spec, carry, lanes, start, shared, *, end_loss: str, step_fn, tree: bool):
     """A copy of ``kernel.chunk_batch`` (full batch, no eval) with the end-of-chunk loss as asked."""
     import jax
@@ -228,11 +271,11 @@ def chunk_variant(spec, carry, lanes, start, shared, *, end_loss: str, step_fn, 
             carry, loss = step(carry, lanes, base + j, shared.args, None)
             return (carry, jnp.where(j == 0, loss, first)), None
 
-        (carry, first), _ = jax.lax.scan(one_step, (carry, jnp.zeros_like(carry.stats.loss0)), jnp.arange(every))
+        (carry, first), _ = jax.lax.scan(one_step, (carry, jnp.zeros_like(lanes.learning_rate)), jnp.arange(every))
         return carry, first
 
     carry, records = jax.lax.scan(block, kernel.constrain(spec, carry), jnp.arange(n_blocks))
-    zeros = jnp.zeros_like(carry.stats.loss0)
+    zeros = jnp.zeros_like(lanes.learning_rate)
     if end_loss == "every":
         end = full_loss(carry.params, shared.args)
     elif end_loss == "last":
@@ -240,20 +283,27 @@ def chunk_variant(spec, carry, lanes, start, shared, *, end_loss: str, step_fn, 
         end = jax.lax.cond(last, lambda: full_loss(carry.params, shared.args), lambda: zeros)
     else:
         end = zeros
-    out = kernel.ChunkOutput(losses=records.T, eval_losses=None, end_loss=end, end_eval=None, stats=carry.stats)
+    out = kernel.ChunkOutput(losses=records.T, eval_losses=None, end_loss=end, end_eval=None,
+                             stats=carry.stats)
     return kernel.constrain(spec, carry), out
 
 
 def program_variant(spec, *, end_loss="every", carry="raveled", stats=True):
-    """``kernel.Program`` of a variant kernel (``carry``: ``raveled`` as the engine, or ``tree``)."""
+    """``kernel.Program`` of a variant kernel.
+
+    ``carry``: ``raveled`` (as the engine), ``tree`` (parameters as their pytree) or
+    ``stacked`` (raveled, the statistics in two stacked arrays instead of seven).
+    """
     import jax
 
     from jaxopt_lessons.sweeps import kernel
 
     tree = carry == "tree"
-    init_fn = init_tree if tree else kernel.init_lane
+    init_fn = {"tree": init_tree, "stacked": init_stacked}.get(carry, kernel.init_lane)
     if tree:
         step_fn = functools.partial(step_tree, stats=stats)
+    elif carry == "stacked":
+        step_fn = step_stacked
     elif stats:
         step_fn = kernel.step_lane
     else:
@@ -320,6 +370,7 @@ def section_device(engine: Engine, rounds: int) -> str:
         "no end-of-chunk loss": {"end_loss": "never"},
         "end-of-chunk loss in the last chunk only (lax.cond)": {"end_loss": "last"},
         "pytree carry (not raveled)": {"carry": "tree"},
+        "statistics stacked in two arrays": {"carry": "stacked"},
         "no status statistics (raveled)": {"stats": False, "end_loss": "never"},
         "no status statistics (pytree)": {"stats": False, "carry": "tree", "end_loss": "never"},
     }
@@ -367,6 +418,113 @@ def section_knobs(engine: Engine, rounds: int) -> str:
     lane_steps = lanes * engine.config["steps"]
     note = f"Whole calls, {lanes:,} lanes × {engine.config['steps']:,} steps (default layout {engine.plan.layout}).\n\n"
     return note + table(times, "jl.sweep (defaults)", 1e9 / lane_steps, "ns / lane-step")
+
+
+# --- section: candidate engine changes, monkeypatched --------------------------------------------
+
+
+def _abstract(tree) -> tuple:
+    """A hashable stand-in for a pytree of arrays: its structure, shapes and dtypes."""
+    import jax
+    import numpy as np
+
+    leaves, treedef = jax.tree_util.tree_flatten(tree)
+    return treedef, tuple((tuple(np.shape(leaf)), str(getattr(leaf, "dtype", type(leaf)))) for leaf in leaves)
+
+
+@contextlib.contextmanager
+def patched(changes: tuple[str, ...]):
+    """The engine with ``changes`` applied for the duration of the block.
+
+    * ``cache-traces``: the layout choice (``checks._choose_layout``) and the memory
+      estimate (``memory.lane_bytes`` as ``api`` calls it) remembered per loss, grad_fn
+      and abstract inputs, so that a repeated sweep does not trace the loss again;
+    * ``end-loss-last``: the end-of-chunk full-data loss only in the last chunk
+      (``lax.cond`` on the shared chunk start; early stopping would need it every chunk);
+    * ``cpu-1024``: ``memory.CPU_LANES_PER_DEVICE = 1024`` (default 512);
+    * ``chunks-8``: ``driver.TARGET_CHUNKS = 8`` (default 32).
+    """
+    from jaxopt_lessons.sweeps import api, checks, driver, memory
+
+    saved = []
+
+    def swap(owner, name, value):
+        saved.append((owner, name, getattr(owner, name)))
+        setattr(owner, name, value)
+
+    if "cache-traces" in changes:
+        layouts, sizes = _CACHES.setdefault("layout", {}), _CACHES.setdefault("lane_bytes", {})
+        choose, lane_bytes = checks._choose_layout, api.lane_bytes
+
+        def cached_layout(lanes_last, loss_fn, grad_fn, example, args, batch):
+            key = (lanes_last, loss_fn, grad_fn, _abstract(example), _abstract(args), batch)
+            if key not in layouts:
+                layouts[key] = choose(lanes_last, loss_fn, grad_fn, example, args, batch)
+            return layouts[key]
+
+        def cached_lane_bytes(spec, params, args, names, dtype):
+            key = (spec, _abstract(params), _abstract(args), tuple(names), str(dtype))
+            if key not in sizes:
+                sizes[key] = lane_bytes(spec, params, args, names, dtype)
+            return sizes[key]
+
+        swap(checks, "_choose_layout", cached_layout)
+        swap(api, "lane_bytes", cached_lane_bytes)
+    if "end-loss-last" in changes:
+        programs = _CACHES.setdefault("programs", {})
+
+        def build(spec):
+            if spec not in programs:
+                programs[spec] = program_variant(spec, end_loss="last")
+            return programs[spec]
+
+        swap(api, "build_program", build)
+    if "cpu-1024" in changes:
+        swap(memory, "CPU_LANES_PER_DEVICE", 1024)
+    if "chunks-8" in changes:
+        swap(driver, "TARGET_CHUNKS", 8)
+    try:
+        yield
+    finally:
+        for owner, name, value in reversed(saved):
+            setattr(owner, name, value)
+
+
+_CACHES: dict[str, dict] = {}
+
+
+def section_patches(engine: Engine, rounds: int) -> str:
+    import numpy as np
+
+    candidates = [(), ("cache-traces",), ("end-loss-last",), ("chunks-8",)]
+    if engine.config["lanes"] > 1024:
+        candidates.append(("cpu-1024",))
+    candidates.append(tuple(sorted({change for changes in candidates for change in changes})))
+
+    def call(changes):
+        def run(repeat):
+            with patched(changes):
+                return engine.sweep(repeat)
+
+        return run
+
+    variants = {(" + ".join(changes) or "engine as is"): call(changes) for changes in candidates}
+    finals = {}
+    for name, changes in zip(variants, candidates):  # the changes must not change results
+        with patched(changes):
+            import jaxopt_lessons as jl
+
+            result = jl.sweep(engine.loss_fn, engine.params, engine.factory, engine.rates, **engine.kwargs)
+        finals[name] = (np.asarray(result.final_loss), np.asarray(result.status))
+    times = interleave(variants, rounds)
+    lane_steps = engine.config["lanes"] * engine.config["steps"]
+    reference = finals["engine as is"]
+    checks = [f"- {name}: final losses {'identical' if np.array_equal(f, reference[0], equal_nan=True) else 'DIFFERENT'}"
+              f", statuses {'identical' if np.array_equal(s, reference[1]) else 'DIFFERENT'}"
+              for name, (f, s) in finals.items() if name != "engine as is"]
+    note = (f"Whole `jl.sweep` calls, {engine.config['lanes']:,} lanes × {engine.config['steps']:,} steps, "
+            "each change monkeypatched into the engine (see `patched`).\n\n")
+    return note + table(times, "engine as is", 1e9 / lane_steps, "ns / lane-step") + "\n\n" + "\n".join(checks)
 
 
 # --- section: the compiled programs ----------------------------------------------------------------
@@ -428,7 +586,8 @@ def section_compile(config: dict, engines: dict) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--problem", choices=sorted(PROBLEMS), default="mlp")
-    parser.add_argument("--section", default="compile,host,device,knobs,hlo")
+    parser.add_argument("--section", default="compile,host,device,knobs,hlo,patches",
+                        help="comma-separated: compile, host, device, knobs, hlo, patches")
     parser.add_argument("--lanes", type=int)
     parser.add_argument("--steps", type=int)
     parser.add_argument("--rounds", type=int, default=5)
@@ -458,6 +617,7 @@ def main(argv: list[str] | None = None) -> int:
         "device": lambda: section_device(engine, rounds),
         "knobs": lambda: section_knobs(engine, rounds),
         "hlo": lambda: section_hlo(engine),
+        "patches": lambda: section_patches(engine, rounds),
     }
     for name in sections:
         print(f"section {name} ...", file=sys.stderr, flush=True)

@@ -17,10 +17,11 @@ rate; rows are compared per *lane-step* (one SGD update of one lane):
 * ``jl.sweep`` -- ``jl.sweep(xor_loss, start, optax.sgd, rates, steps=10_000, args=(X, y))``
   with the automatic layout, and forced onto ``jax.vmap`` (``lanes_last=False``);
 * ``jl.sweep(get_problem("xor").loss_fn)`` -- the library's own XOR loss;
-* ``old engine`` -- the same two sweep calls on the engine before the rebuild (commit
-  ec9df50, checked out at ``--old-engine``): the user's loss ran on the generic vmap
-  path there, the built-in loss on a hand-written lanes-last twin. Old and new are
-  measured in the same run: this is the before/after table.
+* ``old engine`` -- the same two sweep calls on the engine before the rebuild
+  (``--old-engine``, default commit ec9df50, extracted with ``git archive``): the user's
+  loss ran on the generic vmap path there, the built-in loss on a hand-written
+  lanes-last twin. Old and new are measured in the same run: the before/after table.
+  ``--new-engine REV`` measures a commit instead of the working tree.
 
 Every row runs in its own fresh process (first call = cold compile, peak memory its
 own), and the rows' warm repeats are interleaved round by round (``_harness``): each
@@ -39,8 +40,9 @@ import argparse
 import sys
 from pathlib import Path
 
+import _harness
 import numpy as np
-from _harness import OLD_ENGINE, Row, engine_description, fmt, measure, spread, write_markdown
+from _harness import OLD_ENGINE, Row, fmt, measure, spread
 
 RESULTS = Path(__file__).resolve().parent / "results" / "sweep_throughput.md"
 ROWS = ("numpy", "loop", "bare_1", "bare", "sweep", "sweep_vmap", "builtin", "old_sweep", "old_builtin")
@@ -57,9 +59,9 @@ def make_rows(config: dict, n_devices: int) -> list[Row]:
         Row("sweep", "**jl.sweep(xor_loss)**, automatic layout", sweep, config),
         Row("sweep_vmap", "jl.sweep(xor_loss, lanes_last=False)", sweep, {**config, "lanes_last": False}),
         Row("builtin", 'jl.sweep(get_problem("xor").loss_fn)', sweep, {**config, "problem": "xor-builtin"}),
-        Row("old_sweep", "old engine: jl.sweep(xor_loss)", sweep, config, old_engine=True),
+        Row("old_sweep", "old engine: jl.sweep(xor_loss)", sweep, config, engine="old"),
         Row("old_builtin", 'old engine: jl.sweep(get_problem("xor").loss_fn) (hand twin)', sweep,
-            {**config, "problem": "xor-builtin"}, old_engine=True),
+            {**config, "problem": "xor-builtin"}, engine="old"),
     ]
 
 
@@ -127,14 +129,16 @@ def make_table(rows: list[Row], config: dict) -> str:
 
 
 def _legend(rows: list[Row], config: dict) -> str:
+    from _cases import record_every
+
     import_rss = min(row.result["import_rss_mib"] for row in rows)
     return (f"Each row ran in its own fresh process; the warm calls of all rows were interleaved over "
-            f"{config['rounds']} rounds and each row's time is its fastest round (`spread` = slowest / fastest "
-            "round: the machine's noise). Loops are timed on a sample and extrapolated to the whole sweep. "
+            f"{config['rounds']} rounds and each row's time is its fastest round; {_harness.SPREAD_NOTE} Loops are timed on a sample and extrapolated to the whole sweep. "
             "`first call` = trace + compile + one full run; `compile` = the trace/lower/compile time JAX "
             f"reports through `jax.monitoring` during it. Peak RSS is the process's `ru_maxrss` (≈{import_rss:,.0f} "
             f"MiB of it is Python + JAX after import). {config['lanes']:,} log-spaced float32 learning rates in "
-            "[0.01, 10]; losses recorded every 10 steps (the sweep's default for 10,000 steps).")
+            f"[0.01, 10]; losses recorded every {record_every(config)} steps (the sweep's default for "
+            f"{config['steps']:,} steps).")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -144,10 +148,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--steps", type=int, default=10_000)
     parser.add_argument("--rounds", type=int, default=5, help="interleaved warm repeats per row")
     parser.add_argument("--rows", default=",".join(ROWS), help=f"comma-separated subset of {','.join(ROWS)}")
-    parser.add_argument("--old-engine", type=Path, default=OLD_ENGINE,
-                        help="checkout of the engine before the rebuild (rows skipped if absent)")
+    parser.add_argument("--old-engine", default=OLD_ENGINE,
+                        help="the engine before the rebuild: a git revision or a checkout (default %(default)s)")
+    parser.add_argument("--new-engine", default=None,
+                        help="the engine to measure: a git revision or a checkout (default: this working tree)")
     parser.add_argument("--out", type=Path, default=RESULTS, help="markdown file to write (not with --quick)")
+    _harness.add_quiet_option(parser)
     args = parser.parse_args(argv)
+    _harness.QUIET_WAIT = 0.0 if args.quick else args.wait_quiet
     from _machine import N_DEVICES, machine_description
 
     lanes, steps, rounds = (64, 500, 2) if args.quick else (args.lanes, args.steps, args.rounds)
@@ -157,16 +165,16 @@ def main(argv: list[str] | None = None) -> int:
     unknown = sorted(set(names) - set(ROWS))
     if unknown:
         parser.error(f"unknown rows {unknown}; expected some of {','.join(ROWS)}")
-    rows = measure([row for row in make_rows(config, N_DEVICES) if row.name in names], rounds,
-                   old_engine=args.old_engine)
+    engines = {"new": _harness.engine_path(args.new_engine), "old": _harness.engine_path(args.old_engine)}
+    rows = measure([row for row in make_rows(config, N_DEVICES) if row.name in names], rounds, engines)
     if not rows:
         print("no row could be measured", file=sys.stderr)
         return 1
     text = (f"# Sweep throughput: a user's own XOR loss (2→4→1 sigmoid, MSE, SGD), before and after\n\n"
-            f"Machine: {machine_description()}\n\nEngines: {engine_description(args.old_engine)}\n\n{make_table(rows, config)}\n")
+            f"Machine: {machine_description()}\n\nEngines: {_harness.engine_description(args.new_engine, args.old_engine)}\n\n{make_table(rows, config)}\n")
     print(text)
     if not args.quick:
-        write_markdown(args.out, text)
+        _harness.write_markdown(args.out, text)
     return 0
 
 
