@@ -333,7 +333,26 @@ def engine_path(spec: str | None) -> Path | None:
     return Path(folder.name)
 
 
-def engine_description(new: str | None, old: str | None) -> str:
+def add_engine_options(parser: Any) -> None:
+    """``--old-engine``, ``--new-engine`` and ``--candidate``: which ``jaxopt_lessons`` each row imports."""
+    parser.add_argument("--old-engine", default=OLD_ENGINE,
+                        help="the engine before the rebuild: a git revision or a checkout (default %(default)s)")
+    parser.add_argument("--new-engine", default=None,
+                        help="the engine to measure: a git revision or a checkout (default: this working tree)")
+    parser.add_argument("--candidate", default=None,
+                        help="a changed engine to measure beside the new one (a git revision or a checkout): "
+                             "adds its jl.sweep rows, in the same run")
+
+
+def engines_of(args: Any) -> dict[str, Path | None]:
+    """The ``engines`` mapping of :func:`measure` for parsed :func:`add_engine_options`."""
+    engines = {"new": engine_path(args.new_engine), "old": engine_path(args.old_engine)}
+    if args.candidate:
+        engines["candidate"] = engine_path(args.candidate)
+    return engines
+
+
+def engine_description(new: str | None, old: str | None, candidate: str | None = None) -> str:
     """Which engines were measured: commits, and uncommitted changes of the working tree."""
     def one(spec: str | None) -> str:
         if not spec:
@@ -346,7 +365,8 @@ def engine_description(new: str | None, old: str | None) -> str:
             return f"{spec} ({commit or 'not a git checkout'})"
         return f"commit {_git('rev-parse', '--short', spec)} ({spec})"
 
-    return f"new engine: {one(new)}; old engine: {one(old)}"
+    text = f"new engine: {one(new)}; old engine: {one(old)}"
+    return text + (f"; candidate engine: {one(candidate)}" if candidate else "")
 
 
 def write_markdown(path: Path, text: str) -> None:

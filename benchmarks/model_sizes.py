@@ -35,7 +35,7 @@ import sys
 from pathlib import Path
 
 import _harness
-from _harness import OLD_ENGINE, Row, fmt, measure, spread
+from _harness import Row, fmt, measure, spread
 
 RESULTS = Path(__file__).resolve().parent / "results"
 MLP = {"problem": "mlp", "sizes": [64, 32, 10], "samples": 256}
@@ -43,7 +43,7 @@ WIDE = {"problem": "mlp", "sizes": [784, 256, 10], "samples": 256}
 XOR = {"problem": "xor"}
 
 
-def group_rows(config: dict, old: bool = False) -> list[Row]:
+def group_rows(config: dict, old: bool = False, candidate: bool = False) -> list[Row]:
     """The rows measured together (interleaved) for one problem, optimizer and lane count."""
     rows = [
         Row("sweep", "jl.sweep", "_cases:Sweep", config),
@@ -52,6 +52,8 @@ def group_rows(config: dict, old: bool = False) -> list[Row]:
     ]
     if old:
         rows.append(Row("old", "old engine: jl.sweep", "_cases:Sweep", config, engine="old"))
+    if candidate:
+        rows.append(Row("candidate", "candidate engine: jl.sweep", "_cases:Sweep", config, engine="candidate"))
     return rows
 
 
@@ -61,15 +63,18 @@ class Runner:
     def __init__(self, rounds: int, engines: dict) -> None:
         self.rounds, self.engines, self.done = rounds, engines, {}
 
-    def group(self, config: dict, old: bool = False) -> dict[str, Row]:
-        """The rows of ``config`` (with the old engine's when ``old``), measured once."""
+    def group(self, config: dict, old: bool = False, candidate: bool = False) -> dict[str, Row]:
+        """The rows of ``config`` (with the old / candidate engine's when asked), measured once."""
         key = repr(sorted(config.items()))
-        if key not in self.done or (old and "old" not in self.done[key]):
+        candidate = candidate and "candidate" in self.engines
+        wanted = {name for name, asked in (("old", old), ("candidate", candidate)) if asked}
+        if key not in self.done or not wanted <= set(self.done[key]):
             label = f"{model_label(config)}, {config.get('optimizer', 'sgd')}, {config['lanes']:,} lanes"
             print(f"measuring {label} ...", file=sys.stderr, flush=True)
-            self.done[key] = {row.name: row for row in measure(group_rows(config, old), self.rounds, self.engines)}
-        rows = self.done[key]
-        return rows if old else {name: row for name, row in rows.items() if name != "old"}
+            rows = group_rows(config, old, candidate)
+            self.done[key] = {row.name: row for row in measure(rows, self.rounds, self.engines)}
+        extras = {"old", "candidate"} - wanted
+        return {name: row for name, row in self.done[key].items() if name not in extras}
 
 
 # --- what a row costs ---------------------------------------------------------------------
@@ -119,7 +124,7 @@ def realistic_table(runner: Runner, base: dict, lanes_list: list[int], old_lanes
     for optimizer in ("sgd", "adam"):
         for lanes in lanes_list:
             config = {**base, "optimizer": optimizer, "lanes": lanes}
-            rows = runner.group(config, old=lanes == old_lanes)
+            rows = runner.group(config, old=lanes == old_lanes, candidate=True)
             loop, bare = rows.get("loop"), rows.get("bare")
             for row in rows.values():
                 ns = row.ns_per_lane_step
@@ -138,7 +143,7 @@ def _notes(row: Row, rows: dict[str, Row]) -> str:
     notes = []
     if row.result.get("layout") and row.result["layout"] != "old":
         notes.append(f"{row.result['layout']}, {row.result['batch']} lanes/batch")
-    if row.name in ("sweep", "old") and "bare" in rows:
+    if row.name in ("sweep", "old", "candidate") and "bare" in rows:
         diff = _max_relative_difference(row.result["final_losses"], rows["bare"].result["final_losses"])
         notes.append(f"final loss vs bare ≤ {fmt(diff, 2)}")
     if row.result.get("recompile_s"):
@@ -194,8 +199,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=3, help="interleaved warm repeats per row")
     parser.add_argument("--steps", type=int, default=200, help="steps of the realistic model")
     parser.add_argument("--lanes", default="256,1024,2048", help="lane counts of the realistic model")
-    parser.add_argument("--old-engine", default=OLD_ENGINE, help="engine before the rebuild (git revision or checkout)")
-    parser.add_argument("--new-engine", default=None, help="engine to measure (default: this working tree)")
+    _harness.add_engine_options(parser)
     _harness.add_quiet_option(parser)
     args = parser.parse_args(argv)
     _harness.QUIET_WAIT = 0.0 if args.quick else args.wait_quiet
@@ -206,13 +210,13 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--section takes realistic and/or sizes, got {args.section!r}")
     quick = args.quick
     rounds = 2 if quick else args.rounds
-    runner = Runner(rounds, {"new": _harness.engine_path(args.new_engine), "old": _harness.engine_path(args.old_engine)})
+    runner = Runner(rounds, _harness.engines_of(args))
     common = {"devices": N_DEVICES, "sample": 2 if quick else 8}
     steps = 20 if quick else args.steps
     lanes_list = [16, 64] if quick else [int(v) for v in args.lanes.split(",")]
     mlp = {**MLP, **common, "steps": steps}
     header = (f"Machine: {machine_description()}\n\nEngines: "
-              f"{_harness.engine_description(args.new_engine, args.old_engine)}\n\n")
+              f"{_harness.engine_description(args.new_engine, args.old_engine, args.candidate)}\n\n")
     texts = {}
     if "realistic" in sections:
         old_lanes = lanes_list[len(lanes_list) // 2]

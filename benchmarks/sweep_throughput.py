@@ -42,7 +42,7 @@ from pathlib import Path
 
 import _harness
 import numpy as np
-from _harness import OLD_ENGINE, Row, fmt, measure, spread
+from _harness import Row, fmt, measure, spread
 
 RESULTS = Path(__file__).resolve().parent / "results" / "sweep_throughput.md"
 ROWS = ("numpy", "loop", "bare_1", "bare", "sweep", "sweep_vmap", "builtin", "old_sweep", "old_builtin")
@@ -148,10 +148,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--steps", type=int, default=10_000)
     parser.add_argument("--rounds", type=int, default=5, help="interleaved warm repeats per row")
     parser.add_argument("--rows", default=",".join(ROWS), help=f"comma-separated subset of {','.join(ROWS)}")
-    parser.add_argument("--old-engine", default=OLD_ENGINE,
-                        help="the engine before the rebuild: a git revision or a checkout (default %(default)s)")
-    parser.add_argument("--new-engine", default=None,
-                        help="the engine to measure: a git revision or a checkout (default: this working tree)")
+    _harness.add_engine_options(parser)
     parser.add_argument("--out", type=Path, default=RESULTS, help="markdown file to write (not with --quick)")
     _harness.add_quiet_option(parser)
     args = parser.parse_args(argv)
@@ -165,13 +162,16 @@ def main(argv: list[str] | None = None) -> int:
     unknown = sorted(set(names) - set(ROWS))
     if unknown:
         parser.error(f"unknown rows {unknown}; expected some of {','.join(ROWS)}")
-    engines = {"new": _harness.engine_path(args.new_engine), "old": _harness.engine_path(args.old_engine)}
-    rows = measure([row for row in make_rows(config, N_DEVICES) if row.name in names], rounds, engines)
+    rows = [row for row in make_rows(config, N_DEVICES) if row.name in names]
+    if args.candidate:
+        rows.append(Row("candidate", "candidate engine: jl.sweep(xor_loss)", "_cases:Sweep", config,
+                        engine="candidate"))
+    rows = measure(rows, rounds, _harness.engines_of(args))
     if not rows:
         print("no row could be measured", file=sys.stderr)
         return 1
     text = (f"# Sweep throughput: a user's own XOR loss (2→4→1 sigmoid, MSE, SGD), before and after\n\n"
-            f"Machine: {machine_description()}\n\nEngines: {_harness.engine_description(args.new_engine, args.old_engine)}\n\n{make_table(rows, config)}\n")
+            f"Machine: {machine_description()}\n\nEngines: {_harness.engine_description(args.new_engine, args.old_engine, args.candidate)}\n\n{make_table(rows, config)}\n")
     print(text)
     if not args.quick:
         _harness.write_markdown(args.out, text)
