@@ -11,7 +11,8 @@ Checked: (a) both processes get the full result, byte-equal to the one-process r
 differs, before any sweep program is built; (c) a process that dies makes the other
 fail within a timeout instead of hanging; (d) processes that see different contents
 in their checkpoint folders (a machine-local disk) fail instead of hanging (skipped until
-the engine compares them). For (c) the processes pass ``heartbeat_timeout_seconds=HEARTBEAT_S`` to ``jax.distributed.initialize``: with JAX's
+the engine compares them). For (c) the processes pass
+``heartbeat_timeout_seconds=HEARTBEAT_S`` to ``jax.distributed.initialize``: with JAX's
 default of 100 s the survivor of a dead worker is stopped only after ~100 s (measured).
 """
 
