@@ -10,8 +10,7 @@ Checked: (a) both processes get the full result, byte-equal to the one-process r
 (b) processes passing different inputs both fail with the ``ValueError`` naming what
 differs, before any sweep program is built; (c) a process that dies makes the other
 fail within a timeout instead of hanging; (d) processes that see different contents
-in their checkpoint folders (a machine-local disk) fail instead of hanging (skipped until
-the engine compares them). For (c) the processes pass
+in their checkpoint folders (a machine-local disk) fail instead of hanging. For (c) the processes pass
 ``heartbeat_timeout_seconds=HEARTBEAT_S`` to ``jax.distributed.initialize``: with JAX's
 default of 100 s the survivor of a dead worker is stopped only after ~100 s (measured).
 """
@@ -28,8 +27,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
-from jaxopt_lessons.sweeps.checkpoint import Checkpoint
 
 ROOT = Path(__file__).resolve().parents[1]
 HEARTBEAT_S = 10
@@ -162,9 +159,6 @@ def test_a_dead_process_makes_the_other_fail_not_hang(tmp_path, dead):
     assert "heartbeat" in stderr.lower() or "unavailable" in stderr.lower(), stderr[-3000:]
 
 
-@pytest.mark.skipif(not hasattr(Checkpoint, "state"),
-                    reason="engine patch pending: processes do not yet compare what they see in a checkpoint folder "
-                           "(without it, processes resuming from different states hang)")
 def test_processes_seeing_different_checkpoints_fail_instead_of_hanging(tmp_path):
     # a machine-local checkpoint folder: process 0 finds a finished batch there, process 1 nothing
     (tmp_path / "checkpoint-0").mkdir()

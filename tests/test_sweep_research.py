@@ -399,8 +399,6 @@ def test_bad_input_is_answered_before_compiling(compile_watch, call, error, matc
         call()
 
 
-@pytest.mark.xfail(strict=True, reason="engine: an init *function* returning a model object gets JAX's raw error "
-                   "(reported to the lead, issue 10 item 5)")
 def test_model_object_from_an_init_function_names_eqx_partition(compile_watch):
     with no_compilation(), pytest.raises(TypeError, match=r"eqx\.partition"):
         jl.sweep(lambda p: jnp.sum(p["w"] ** 2), lambda key: MODEL_LIKE, optax.sgd, [0.1], steps=5, seeds=2)
@@ -416,8 +414,6 @@ class CallableModel(collections.namedtuple("CallableModel", ["weight", "activati
 CALLABLE_MODEL = CallableModel(jnp.ones((3, 1)), my_act)
 
 
-@pytest.mark.xfail(strict=True, reason="engine: a callable model object passed as init is called as an init "
-                   "function and gets a raw error (reported to the lead)")
 def test_callable_model_object_as_init_names_eqx_partition(compile_watch):
     with no_compilation(), pytest.raises(TypeError, match=r"eqx\.partition"):
         jl.sweep(lambda p, x: jnp.sum(p.weight ** 2), CALLABLE_MODEL, optax.sgd, [0.1], steps=5, args=(XS,))

@@ -21,6 +21,7 @@ be on a file system all processes see.
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import os
@@ -85,6 +86,20 @@ class Checkpoint:
             self._write_manifest()
             return int(computed)
         return int(recorded)
+
+    def state(self) -> dict[str, str]:
+        """A hash of what this process sees in the folder: the manifest, the finished batches, the running one.
+
+        Compared across the processes of a ``jax.distributed`` run before resuming: processes
+        that resume from different states would run different computations and hang.
+        """
+        finished = sorted(file.name for file in self.path.glob("batch-*.npz"))
+        running = None
+        if (self.path / "running.npz").exists():
+            with np.load(self.path / "running.npz", allow_pickle=False) as stored:
+                running = [int(stored["_batch"]), int(stored["_next_chunk"])]
+        seen = json.dumps([self.manifest, finished, running], sort_keys=True, default=str)
+        return {"checkpoint": hashlib.sha256(seen.encode()).hexdigest()[:16]}
 
     # --- batches -------------------------------------------------------------------
 

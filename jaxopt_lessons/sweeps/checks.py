@@ -323,29 +323,51 @@ def _check_rules(rules: Any) -> StatusRules:
 
 def _check_init(init: Any, seeds: Any) -> tuple[list[int] | None, Any]:
     """Returns ``(seed list or None, abstract example params)``; traces ``init`` once, no compile."""
-    if not callable(init):
+    # A callable that is a pytree node (an Equinox module has __call__) is a model, not key -> params.
+    if not callable(init) or jax.tree_util.tree_leaves(init, is_leaf=lambda leaf: leaf is not init) != [init]:
         if seeds is not None:
             raise ValueError(
                 "seeds must be None when init is a params pytree (every lane starts there); "
                 "pass init as a function key -> params to give each seed its own start"
             )
-        leaves = jax.tree_util.tree_leaves(init)
-        if any(not hasattr(leaf, "shape") and not isinstance(leaf, (int, float, complex, np.number))
-               for leaf in leaves):
-            bad = next(type(leaf).__name__ for leaf in leaves if not hasattr(leaf, "shape")
-                       and not isinstance(leaf, (int, float, complex, np.number)))
-            raise TypeError(f"init must be a pytree of arrays; it holds a {bad} leaf (a model object such as an "
-                            "Equinox module?): pass its array part, e.g. params, static = eqx.partition(model, "
-                            "eqx.is_inexact_array), and rebuild the model inside loss_fn with eqx.combine")
+        _check_array_leaves(init, "init")
         params = jax.tree_util.tree_map(jnp.asarray, init)
         return None, jax.tree_util.tree_map(lambda p: jax.ShapeDtypeStruct(p.shape, p.dtype), params)
     seed_list = _check_seeds(seeds) if seeds is not None else [0]
     try:
         example = jax.eval_shape(lambda s: init(jax.random.key(s)), jax.ShapeDtypeStruct((), jnp.int32))
     except Exception as error:
+        _explain_model_object(init)
         raise TypeError(f"init {fn_name(init)!r} must be a params pytree or a function key -> params; "
                         f"calling it with jax.random.key(0) failed: {error}") from error
     return seed_list, example
+
+
+def _explain_model_object(init: Callable[[jax.Array], Any]) -> None:
+    """Raises the Equinox hint when ``init(key)`` returns non-array leaves (traced only, never compiled)."""
+    found: list[Any] = []
+
+    def arrays_only(seed: jax.Array) -> list[Any]:
+        out = init(jax.random.key(seed))
+        found.append(out)
+        return [leaf for leaf in jax.tree_util.tree_leaves(out) if isinstance(leaf, jax.Array)]
+
+    try:
+        jax.eval_shape(arrays_only, jax.ShapeDtypeStruct((), jnp.int32))
+    except Exception:
+        return
+    if found:
+        _check_array_leaves(found[0], f"init {fn_name(init)!r} returns a pytree that")
+
+
+def _check_array_leaves(tree: Any, what: str) -> None:
+    """Raises when ``tree`` holds a leaf that is not an array or a number (a model object's function, ...)."""
+    for path, leaf in jax.tree_util.tree_flatten_with_path(tree)[0]:
+        if not hasattr(leaf, "shape") and not isinstance(leaf, (int, float, complex, np.number)):
+            raise TypeError(f"{what} must be a pytree of arrays; it holds a {type(leaf).__name__} leaf at "
+                            f"{jax.tree_util.keystr(path) or '<root>'} (a model object such as an Equinox "
+                            "module?): pass its array part, e.g. params, static = eqx.partition(model, "
+                            "eqx.is_inexact_array), and rebuild the model inside loss_fn with eqx.combine")
 
 
 def _check_seeds(seeds: Any) -> list[int]:

@@ -63,7 +63,11 @@ def fingerprint(plan: SweepPlan, *, keep_params: bool) -> dict[str, str]:
     }
 
 
-def require_same_across_processes(components: dict[str, str]) -> None:
+_INPUTS_ADVICE = ("every process of a jax.distributed run must pass the same loss, optimizers, learning rates, "
+                  "seeds, steps and data")
+
+
+def require_same_across_processes(components: dict[str, str], *, advice: str = _INPUTS_ADVICE) -> None:
     """Raises on every process when the processes of a ``jax.distributed`` run differ in their inputs.
 
     Raises:
@@ -80,6 +84,5 @@ def require_same_across_processes(components: dict[str, str]) -> None:
     if differ:
         raise ValueError(
             f"the {jax.process_count()} processes called sweep with different inputs: {', '.join(differ)} "
-            f"differ{'s' if len(differ) == 1 else ''} (this is process {jax.process_index()}); every process of a "
-            "jax.distributed run must pass the same loss, optimizers, learning rates, seeds, steps and data"
+            f"differ{'s' if len(differ) == 1 else ''} (this is process {jax.process_index()}); {advice}"
         )
