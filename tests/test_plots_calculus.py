@@ -48,6 +48,12 @@ def test_surface_contour_has_3d_surface_contours_and_arrows():
     np.testing.assert_allclose(quiver.V, -0.4 * points[:, 1])
     np.testing.assert_allclose(quiver.get_offsets(), points)
     assert plots.plot_surface_contour(X, Y, X * Y).axes[1].collections  # arrows optional
+    # The legend sits below the contour map, so it covers no contour label; labels on every other level.
+    fig.canvas.draw()
+    assert ax.get_legend().get_window_extent().y1 <= ax.get_window_extent().y0
+    contour = next(c for c in ax.collections if hasattr(c, "levels"))
+    labelled = {text.get_text() for text in ax.texts}
+    assert 0 < len(labelled) <= len(contour.levels) // 2 + 1
 
 
 def test_descent_path_and_extra_paths():

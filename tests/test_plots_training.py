@@ -42,6 +42,21 @@ def test_loss_curves_labels_scale_and_distinct_styles():
     assert [text.get_text() for text in ax.get_legend().get_texts()] == ["hand", "optax", "adam"]
 
 
+def test_loss_curves_bands_shade_between_low_and_high_in_the_curve_colour():
+    median = np.geomspace(1, 0.01, 20)
+    fig = tp.plot_loss_curves({"adam": median, "sgd": median * 2}, bands={"adam": (median * 0.5, median * 2)},
+                              steps_per_record=5)
+    ax = fig.axes[0]
+    (band,) = ax.collections
+    vertices = band.get_paths()[0].vertices
+    assert vertices[:, 0].min() == 0 and vertices[:, 0].max() == 95  # spans the records, in steps
+    assert np.allclose(band.get_facecolor()[0][:3], matplotlib.colors.to_rgb(ax.get_lines()[0].get_color()))
+    with pytest.raises(ValueError, match="bands"):
+        tp.plot_loss_curves({"adam": median}, bands={"other": (median, median)})
+    with pytest.raises(ValueError, match="bands"):
+        tp.plot_loss_curves({"adam": median}, bands={"adam": (median[:3], median)})
+
+
 def test_loss_curves_linear_scale_styles_and_nonfinite_gap():
     values = np.array([1.0, 2.0, np.inf, np.nan])
     fig = tp.plot_loss_curves({"run": values}, log_y=False, styles={"run": {"color": "k"}})
@@ -91,6 +106,16 @@ def test_parameter_paths_with_targets():
     assert ax.get_xlabel() == "epoch" and ax.get_title() == "Paths"
 
 
+def test_parameter_paths_markers_and_full_x_span():
+    fig = tp.plot_parameter_paths({"w": np.linspace(0, 3, 1001)}, markers={"the seed stops": 100, "done": 375})
+    ax = fig.axes[0]
+    marks = [line for line in ax.get_lines() if line.get_label() in ("the seed stops", "done")]
+    assert sorted(line.get_xdata()[0] for line in marks) == [100, 375]
+    assert ax.get_xlim() == (0.0, 1000.0)  # the axis ends where the records end
+    with pytest.raises(ValueError, match="markers"):
+        tp.plot_parameter_paths({"w": [1.0, 2.0]}, markers={"x": float("nan")})
+
+
 @pytest.mark.parametrize(
     "histories, targets, match",
     [
@@ -119,6 +144,19 @@ def test_regression_fit_draws_scatter_and_each_line():
     # the drawn line really is w x + b over the data range
     np.testing.assert_allclose(lines[1].get_ydata(), 3 * lines[1].get_xdata() - 2)
     np.testing.assert_allclose(lines[1].get_xdata()[[0, -1]], [-2, 2])
+
+
+def test_regression_fit_reference_panel_shows_each_line_minus_the_reference():
+    x = np.linspace(-2, 2, 30)
+    fig = tp.plot_regression_fit(x, 3 * x + 2, {"ls": (3.0, 2.0), "seed": (2.9, 1.8), "true": (3.0, 2.0)},
+                                 reference="ls")
+    top, below = fig.axes
+    differences = [line for line in below.get_lines() if len(line.get_xdata()) == 2 and line.get_label() != ""]
+    seed = differences[1]
+    np.testing.assert_allclose(seed.get_ydata(), -0.1 * seed.get_xdata() - 0.2, atol=1e-12)  # (w - w_r) x + (b - b_r)
+    np.testing.assert_allclose(differences[0].get_ydata(), 0.0)
+    with pytest.raises(ValueError, match="reference"):
+        tp.plot_regression_fit(x, x, {"a": (1.0, 0.0)}, reference="b")
 
 
 @pytest.mark.parametrize(
@@ -182,6 +220,10 @@ def test_decision_boundary_has_contours_colourbar_points_and_legend():
     assert legend == ["class 0", "class 1", "p = 0.5 boundary"]
     scatters = [c for c in ax.collections if c.get_label() in ("class 0", "class 1")]
     assert [len(c.get_offsets()) for c in scatters] == [2, 2]
+    # The legend sits below the axes, so it covers neither the points nor the boundary.
+    fig.canvas.draw()
+    legend_box = ax.get_legend().get_window_extent()
+    assert legend_box.y1 <= ax.get_window_extent().y0
 
 
 @pytest.mark.parametrize(

@@ -116,26 +116,33 @@ def plot_surface_contour(
                 "arrow_points and arrow_vectors must both have shape (k, 2), got "
                 f"{arrow_points.shape} and {arrow_vectors.shape}"
             )
-    fig = Figure(figsize=(14, 5.5), layout="constrained")
-    ax3d = fig.add_subplot(1, 2, 1, projection="3d")
+    # No constrained layout: it reserves the 3-D axes' square box and leaves a blank gap
+    # between the panels; explicit margins put the two panels side by side.
+    fig = Figure(figsize=(11.5, 5.6))
+    grid = fig.add_gridspec(1, 2, width_ratios=(1.15, 1.0), left=0.0, right=0.98, bottom=0.16, top=0.9,
+                            wspace=0.02)
+    ax3d = fig.add_subplot(grid[0], projection="3d")
     ax3d.plot_surface(X, Y, Z, cmap="viridis", alpha=0.85, linewidth=0)
     ax3d.set_xlabel("x")
     ax3d.set_ylabel("y")
     ax3d.set_zlabel("f(x, y)")
     ax3d.set_title(f"{title} (3-D view)", fontweight="bold")
 
-    ax = fig.add_subplot(1, 2, 2)
-    contour = ax.contour(X, Y, Z, levels=20, cmap="viridis")
-    ax.clabel(contour, inline=True, fontsize=8)
+    ax = fig.add_subplot(grid[1])
+    contour = ax.contour(X, Y, Z, levels=12, cmap="viridis")
+    # Every other level labelled: a label on each of a dozen close rings crowds the map.
+    ax.clabel(contour, contour.levels[1::2], inline=True, fontsize=8, fmt="%g")
     if arrow_points is not None:
         ax.quiver(
             arrow_points[:, 0], arrow_points[:, 1], arrow_vectors[:, 0], arrow_vectors[:, 1],
             angles="xy", scale_units="xy", scale=1, color="red", width=0.006,
             label="negative gradient (scaled)",
         )
-        ax.plot(arrow_points[:, 0], arrow_points[:, 1], "ro", markersize=7)
-        ax.legend(loc="upper right")
+        ax.plot(arrow_points[:, 0], arrow_points[:, 1], "ro", markersize=7, label="where it is evaluated")
+        # Below the map, so it hides neither arrows nor contour labels.
+        ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.1), ncol=2, framealpha=0.9)
     ax.set_aspect("equal")
+    ax.set_anchor("W")  # the square map sits next to the 3-D view, not at the far right
     _style(ax, "x", "y", f"{title}: contours and downhill arrows")
     return fig
 

@@ -23,7 +23,6 @@ from ._common import (
     check_mapping,
     finite_or_nan,
     log_y_if_positive,
-    new_axes,
     number,
     positive,
     same_length,
@@ -57,6 +56,7 @@ def plot_optimizer_sweeps(
     learning_rates: Mapping[str, Any],
     final_losses: Mapping[str, Any],
     *,
+    bands: Mapping[str, tuple[Any, Any]] | None = None,
     best: Mapping[str, tuple[float, float]] | None = None,
     good_ranges: Mapping[str, tuple[float, float]] | None = None,
     diverged: Mapping[str, Any] | None = None,
@@ -67,25 +67,28 @@ def plot_optimizer_sweeps(
 ) -> Figure:
     """Final loss against learning rate for several optimizers, on log–log axes.
 
-    Each optimizer is one line (diverged runs, non-finite losses, leave gaps); its best
-    learning rate is a star and its good-LR range a shaded band at the bottom of the
-    axes in the same colour, so the robustness of each optimizer reads off the width.
-    Runs flagged in ``diverged`` are left out of the line and marked with a cross at the
-    top of the axes instead, so their huge losses do not squash the interesting range.
+    Each optimizer is one line (e.g. the median over seeds; non-finite values leave
+    gaps), optionally with a shaded band (e.g. lowest to highest seed); its best learning
+    rate is a star and its good-LR range a bar at the bottom of the axes in the same
+    colour, so the robustness of each optimizer reads off the bar's width. Rates flagged
+    in ``diverged`` are left out of the line and marked with a cross in a row of their
+    own in a strip above the data (one row per optimizer, so crosses of different
+    optimizers at the same rate never hide each other). The legend sits beside the axes.
 
     Args:
       learning_rates: optimizer name -> 1-D learning rates (> 0).
       final_losses: optimizer name -> 1-D final losses, same names and lengths.
+      bands: optional name -> ``(low, high)`` arrays like its losses, shaded between.
       best: optional name -> ``(learning_rate, loss)`` marked with a star.
-      good_ranges: optional name -> ``(low, high)`` learning rates shaded as a band.
-      diverged: optional name -> ``(n,)`` booleans, the runs that diverged.
+      good_ranges: optional name -> ``(low, high)`` learning rates drawn as a bar.
+      diverged: optional name -> ``(n,)`` booleans, the rates that diverged.
       title: axes title.
       ylabel: y-axis label.
       reference: optional horizontal reference loss (e.g. the starting loss).
       reference_label: legend text of ``reference``.
 
     Returns:
-      The figure (one axes).
+      The figure: the losses axes, below a strip axes of diverged rates when any rate diverged.
 
     Raises:
       ValueError, TypeError: mismatched names or lengths, non-positive learning rates.
@@ -103,53 +106,78 @@ def plot_optimizer_sweeps(
             f"learning_rates and final_losses must have the same names in the same order, "
             f"got {list(learning_rates)} and {list(final_losses)}"
         )
-    best = {} if best is None else best
-    good_ranges = {} if good_ranges is None else good_ranges
-    diverged = {} if diverged is None else diverged
-    for extra, name in ((best, "best"), (good_ranges, "good_ranges"), (diverged, "diverged")):
+    extras = {"bands": {} if bands is None else bands, "best": {} if best is None else best,
+              "good_ranges": {} if good_ranges is None else good_ranges,
+              "diverged": {} if diverged is None else diverged}
+    for name, extra in extras.items():
         if not isinstance(extra, Mapping):
-            raise TypeError(f"{name} must be a mapping optimizer name -> pair of floats, got {type(extra).__name__}")
+            raise TypeError(f"{name} must be a mapping optimizer name -> values, got {type(extra).__name__}")
         unknown = [key for key in extra if key not in learning_rates]
         if unknown:
             raise ValueError(f"{name} names {unknown} are not optimizers of learning_rates ({list(learning_rates)})")
-    fig, ax = new_axes((9.0, 5.6))
-    n_bands = max(len(good_ranges), 1)
-    for index, name in enumerate(learning_rates):
+    names = list(learning_rates)
+    any_diverged = any(np.any(np.asarray(v, dtype=bool)) for v in extras["diverged"].values())
+    fig = Figure(figsize=(11.0, 6.2 if any_diverged else 5.8), layout="constrained")
+    if any_diverged:
+        strip, ax = fig.subplots(2, 1, sharex=True, height_ratios=(0.3 + 0.22 * len(names), 5.0))
+    else:
+        strip, ax = None, fig.add_subplot()
+    shown_losses = []
+    for index, name in enumerate(names):
         rates, losses = _positive_x_and_y(learning_rates[name], final_losses[name],
                                           f"learning_rates[{name!r}]", f"final_losses[{name!r}]")
         colour = f"C{index % 10}"
         bad = np.zeros(rates.size, bool)
-        if name in diverged:
-            bad = np.asarray(diverged[name], dtype=bool).reshape(-1)
+        if name in extras["diverged"]:
+            bad = np.asarray(extras["diverged"][name], dtype=bool).reshape(-1)
             if bad.size != rates.size:
                 raise ValueError(f"diverged[{name!r}] must have {rates.size} entries, got {bad.size}")
-            if bad.any():
-                ax.plot(rates[bad], np.full(int(bad.sum()), 0.97), linestyle="none", marker="x", markersize=7,
-                        color=colour, transform=ax.get_xaxis_transform(), clip_on=False)
+            if strip is not None:  # one row per optimizer in the strip above the data
+                strip.plot(rates[bad], np.full(int(bad.sum()), len(names) - 1 - index), linestyle="none",
+                           marker="x", markersize=7, color=colour)
         order = np.argsort(rates)
         shown = np.where(bad, np.nan, losses)[order]
+        shown_losses.append(shown)
         ax.plot(rates[order], finite_or_nan(shown), color=colour, linestyle=LINESTYLES[(index // 10) % 4],
                 marker="o", markersize=2.5, linewidth=1.6, label=str(name))
-        if name in best:
-            lr, loss = (number(v, f"best[{name!r}]") for v in best[name])
+        if name in extras["bands"]:
+            low, high = (as_1d(v, f"bands[{name!r}]") for v in extras["bands"][name])
+            same_length(rates, low, f"learning_rates[{name!r}]", f"bands[{name!r}] low")
+            same_length(rates, high, f"learning_rates[{name!r}]", f"bands[{name!r}] high")
+            ax.fill_between(rates[order], finite_or_nan(np.where(bad, np.nan, low)[order]),
+                            finite_or_nan(np.where(bad, np.nan, high)[order]), color=colour, alpha=0.15,
+                            linewidth=0)
+        if name in extras["best"]:
+            lr, loss = (number(v, f"best[{name!r}]") for v in extras["best"][name])
             ax.plot([lr], [loss], marker="*", markersize=15, color=colour, markeredgecolor="k", zorder=5)
-        if name in good_ranges:
-            low, high = (number(v, f"good_ranges[{name!r}]", positive=True) for v in good_ranges[name])
-            band = list(good_ranges).index(name)
-            ax.axvspan(low, high, ymin=band / n_bands * 0.12, ymax=(band + 1) / n_bands * 0.12,
+        if name in extras["good_ranges"]:
+            low, high = (number(v, f"good_ranges[{name!r}]", positive=True) for v in extras["good_ranges"][name])
+            band = names.index(name)
+            ax.axvspan(low, high, ymin=band / len(names) * 0.12, ymax=(band + 0.8) / len(names) * 0.12,
                        color=colour, alpha=0.55, linewidth=0)
     if reference is not None:
         ax.axhline(number(reference, "reference"), color="0.4", linestyle=":", linewidth=1.2, label=reference_label)
     ax.set_xscale("log")
-    log_y_if_positive(ax, *[as_1d(v, "final_losses") for v in final_losses.values()])
+    log_y_if_positive(ax, *shown_losses)
     ax.plot([], [], marker="*", linestyle="none", markersize=12, color="0.5", markeredgecolor="k",
             label="best learning rate")
-    if any(np.any(np.asarray(v, dtype=bool)) for v in diverged.values()):
-        ax.plot([], [], marker="x", linestyle="none", markersize=7, color="0.3", label="diverged (top edge)")
-    if good_ranges:
-        ax.fill_between([], [], color="0.5", alpha=0.55, label="good range (bands at the bottom)")
-    _finish(ax, title=title, xlabel="learning rate", ylabel=ylabel)
+    if extras["bands"]:
+        ax.fill_between([], [], color="0.5", alpha=0.15, label="band: lowest–highest")
+    if extras["good_ranges"]:
+        ax.fill_between([], [], color="0.5", alpha=0.55, label="good range\n(bars at the bottom)")
+    _finish(ax, xlabel="learning rate", ylabel=ylabel, legend=False)
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=9, framealpha=0.9)
+    if strip is not None:
+        strip.set_yticks(range(len(names)), [str(name) for name in reversed(names)], fontsize=8)
+        strip.set_ylim(-0.6, len(names) - 0.4)
+        strip.set_ylabel("diverged", fontsize=9)
+        strip.grid(True, axis="x", alpha=0.3)
+        strip.tick_params(axis="x", labelbottom=False)
+    fig.suptitle(title)
     return fig
+
+
+_SUGGESTION_MARKERS = ("o", "s", "D", "^", "v", "P")
 
 
 def plot_lr_finder(
@@ -157,27 +185,33 @@ def plot_lr_finder(
     smoothed_losses: Any,
     *,
     raw_losses: Any = None,
-    suggestions: Mapping[str, float] | None = None,
+    suggestions: Mapping[str, Any] | None = None,
     markers: Mapping[str, float] | None = None,
     sweep_learning_rates: Any = None,
     sweep_final_losses: Any = None,
+    sweep_band: tuple[Any, Any] | None = None,
     title: str = "Learning-rate range test against the full sweep",
 ) -> Figure:
-    """The range-test curve with its suggestions, over the sweep's final loss per LR.
+    """The range-test curve(s) with their suggestions, over the sweep's final loss per LR.
 
-    Top panel: the (raw and) smoothed loss of the one-run range test against the
-    learning rate of each step. Bottom panel (when a sweep is given): the final loss of
-    each full run of the sweep against its learning rate. Every suggestion (dashed) and
-    marker (solid, e.g. the sweep's best LR and the stability edge) is a vertical line
-    through both panels, so where the one-run heuristics land reads off directly.
+    Top panel: the smoothed loss of one or several range tests (e.g. one per seed)
+    against the learning rate of each step, the first in bold, and each suggestion as a
+    marker *on* each curve (one marker shape per heuristic), so several suggestions and
+    runs do not crowd the panel with lines. Bottom panel (when a sweep is given): the
+    final loss of full runs against their learning rate (with an optional band, e.g.
+    lowest to highest seed), and each of ``markers`` (e.g. the sweep's best rate, the
+    stability edge) as a vertical line. The legend sits beside the panels.
 
     Args:
       learning_rates: ``(n,)`` learning rates of the range test (> 0).
-      smoothed_losses: ``(n,)`` smoothed losses (NaN after the test stopped).
-      raw_losses: optional ``(n,)`` raw losses.
-      suggestions: optional name -> learning rate (NaN entries are skipped).
-      markers: optional name -> learning rate drawn as solid lines.
+      smoothed_losses: ``(n,)`` smoothed losses, or ``(k, n)`` for ``k`` runs (NaN after a run stopped).
+      raw_losses: optional raw losses of the first run, ``(n,)``.
+      suggestions: optional name -> learning rate, or name -> ``k`` learning rates (one per
+        run); NaN entries are skipped.
+      markers: optional name -> learning rate, drawn as vertical lines (bottom panel when
+        there is one).
       sweep_learning_rates, sweep_final_losses: optional sweep results, ``(m,)`` each.
+      sweep_band: optional ``(low, high)``, ``(m,)`` each, shaded around the sweep's losses.
       title: figure title.
 
     Returns:
@@ -185,53 +219,98 @@ def plot_lr_finder(
 
     Raises:
       ValueError, TypeError: mismatched lengths, non-positive learning rates, only one
-        of the two sweep arrays.
+        of the two sweep arrays, a band without a sweep.
     """
-    rates, smoothed = _positive_x_and_y(learning_rates, smoothed_losses, "learning_rates", "smoothed_losses")
+    rates = positive(as_1d(learning_rates, "learning_rates"), "learning_rates")
+    curves = np.atleast_2d(np.asarray(smoothed_losses, dtype=np.float64))
+    if curves.ndim != 2 or curves.shape[1] != rates.size:
+        raise ValueError(f"smoothed_losses must have shape ({rates.size},) or (k, {rates.size}), "
+                         f"got {np.shape(smoothed_losses)}")
     raw = None
     if raw_losses is not None:
         raw = as_1d(raw_losses, "raw_losses")
         same_length(rates, raw, "learning_rates", "raw_losses")
     if (sweep_learning_rates is None) != (sweep_final_losses is None):
         raise ValueError("give both sweep_learning_rates and sweep_final_losses, or neither")
-    lines: list[tuple[str, float, str]] = []
-    for mapping, name, style in ((suggestions, "suggestions", "--"), (markers, "markers", "-")):
-        if mapping is None:
-            continue
-        if not isinstance(mapping, Mapping):
-            raise TypeError(f"{name} must be a mapping name -> learning rate, got {type(mapping).__name__}")
-        for label, value in mapping.items():
-            value = number(value, f"{name}[{label!r}]")
+    if sweep_band is not None and sweep_learning_rates is None:
+        raise ValueError("sweep_band needs sweep_learning_rates and sweep_final_losses")
+    points = _suggestion_points(suggestions, curves.shape[0])
+    lines: list[tuple[str, float]] = []
+    if markers is not None:
+        if not isinstance(markers, Mapping):
+            raise TypeError(f"markers must be a mapping name -> learning rate, got {type(markers).__name__}")
+        for label, value in markers.items():
+            value = number(value, f"markers[{label!r}]")
             if math.isfinite(value) and value > 0:
-                lines.append((str(label), value, style))
+                lines.append((str(label), value))
 
     two = sweep_learning_rates is not None
-    fig = Figure(figsize=(9.0, 7.5 if two else 5.0), layout="constrained")
+    fig = Figure(figsize=(10.5, 7.5 if two else 5.0), layout="constrained")
     axes = fig.subplots(2, 1, sharex=True) if two else [fig.add_subplot()]
     top = axes[0]
     if raw is not None:
-        top.plot(rates, finite_or_nan(raw), color="0.6", linewidth=0.9, label="loss (raw)")
-    top.plot(rates, finite_or_nan(smoothed), color="C0", linewidth=2.2, label="loss (smoothed)")
-    log_y_if_positive(top, smoothed)
+        top.plot(rates, finite_or_nan(raw), color="0.65", linewidth=0.9, label="loss (raw, first run)")
+    for index, curve in enumerate(curves):
+        top.plot(rates, finite_or_nan(curve), color="C0", linewidth=2.2 if index == 0 else 0.9,
+                 alpha=1.0 if index == 0 else 0.6,
+                 label="loss (smoothed)" if index == 0 else ("other runs" if index == 1 else None))
+    for shape, (label, values) in zip(_SUGGESTION_MARKERS, points.items()):
+        xs, ys = [], []
+        for run, value in enumerate(values):
+            if math.isfinite(value) and value > 0:
+                xs.append(value)
+                ys.append(np.interp(np.log(value), np.log(rates), curves[run]))
+        top.plot(xs, ys, linestyle="none", marker=shape, markersize=8, markeredgecolor="k",
+                 color=f"C{(_SUGGESTION_MARKERS.index(shape) + 1) % 10}", zorder=4,
+                 label=f"suggestion '{label}'" + (f": {xs[0]:.3g}" if len(values) == 1 and xs else ""))
+    log_y_if_positive(top, curves.ravel())
+    top.set_xscale("log")
+    target = top
     if two:
         sweep_rates, sweep_losses = _positive_x_and_y(sweep_learning_rates, sweep_final_losses,
                                                       "sweep_learning_rates", "sweep_final_losses")
         order = np.argsort(sweep_rates)
-        axes[1].plot(sweep_rates[order], finite_or_nan(sweep_losses[order]), color="k", marker="o", markersize=2.5,
-                     linewidth=1.4, label="full runs: final loss")
-        log_y_if_positive(axes[1], sweep_losses)
-    for index, (label, value, style) in enumerate(lines):
-        colour = f"C{(index + 1) % 10}"
-        for ax_index, ax in enumerate(axes):
-            ax.axvline(value, color=colour, linestyle=style, linewidth=1.6,
-                       label=f"{label}: {value:.3g}" if ax_index == 0 else None)
-    top.set_xscale("log")
-    _finish(top, title=title if not two else "", xlabel="" if two else "learning rate",
-            ylabel="range-test loss")
+        bottom = axes[1]
+        bottom.plot(sweep_rates[order], finite_or_nan(sweep_losses[order]), color="k", marker="o", markersize=2.5,
+                    linewidth=1.4, label="full runs: final loss")
+        shaded = [sweep_losses]
+        if sweep_band is not None:
+            low, high = (as_1d(v, "sweep_band") for v in sweep_band)
+            same_length(sweep_rates, low, "sweep_learning_rates", "sweep_band low")
+            same_length(sweep_rates, high, "sweep_learning_rates", "sweep_band high")
+            bottom.fill_between(sweep_rates[order], finite_or_nan(low[order]), finite_or_nan(high[order]),
+                                color="0.5", alpha=0.25, linewidth=0, label="full runs: lowest–highest")
+            shaded += [low, high]
+        log_y_if_positive(bottom, *shaded)
+        target = bottom
+    for index, (label, value) in enumerate(lines):
+        target.axvline(value, color=f"C{(index + 5) % 10}", linestyle=LINESTYLES[index % len(LINESTYLES)],
+                       linewidth=1.6, label=f"{label}: {value:.3g}")
+    for ax in axes:
+        _finish(ax, legend=False)
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=9, framealpha=0.9)
+    top.set_ylabel("range-test loss")
+    axes[-1].set_xlabel("learning rate")
     if two:
-        _finish(axes[1], xlabel="learning rate", ylabel="final loss of a full run")
-        fig.suptitle(title)
+        axes[1].set_ylabel("final loss of a full run")
+    fig.suptitle(title)
     return fig
+
+
+def _suggestion_points(suggestions: Any, n_runs: int) -> dict[str, list[float]]:
+    """``name -> one learning rate per run`` from a mapping of floats or of sequences."""
+    if suggestions is None:
+        return {}
+    if not isinstance(suggestions, Mapping):
+        raise TypeError(f"suggestions must be a mapping name -> learning rate(s), got {type(suggestions).__name__}")
+    points = {}
+    for label, value in suggestions.items():
+        values = np.atleast_1d(np.asarray(value, dtype=np.float64)).ravel()
+        if values.size not in (1, n_runs):
+            raise ValueError(f"suggestions[{label!r}] must be one learning rate or {n_runs}, got {values.size}")
+        points[str(label)] = values.tolist()
+    return points
 
 
 def plot_sharpness_trace(
@@ -316,6 +395,8 @@ def plot_lora(
     full_loss: float,
     full_params: int,
     frozen_loss: float | None = None,
+    loss_ranges: tuple[Any, Any] | None = None,
+    full_range: tuple[float, float] | None = None,
     title: str = "LoRA: loss on the new task against adapter rank",
 ) -> Figure:
     """Loss after adapter training against rank and against trainable parameters.
@@ -331,6 +412,9 @@ def plot_lora(
       full_loss: loss of full fine-tuning.
       full_params: number of parameters full fine-tuning trains.
       frozen_loss: optional loss of the frozen base model on the new task.
+      loss_ranges: optional ``(low, high)``, ``(k,)`` each: drawn as error bars around
+        ``losses`` (e.g. lowest and highest seed around the median).
+      full_range: optional ``(low, high)`` of full fine-tuning, shaded around its line.
       title: figure title.
 
     Returns:
@@ -346,13 +430,23 @@ def plot_lora(
     same_length(ranks, counts, "ranks", "trainable_params")
     full_loss = number(full_loss, "full_loss")
     full_params = number(full_params, "full_params", positive=True)
-    fig = Figure(figsize=(11.0, 4.8), layout="constrained")
+    yerr = None
+    if loss_ranges is not None:
+        low, high = (as_1d(v, "loss_ranges") for v in loss_ranges)
+        same_length(losses, low, "losses", "loss_ranges low")
+        same_length(losses, high, "losses", "loss_ranges high")
+        yerr = np.stack([np.maximum(losses - low, 0.0), np.maximum(high - losses, 0.0)])
+    fig = Figure(figsize=(11.0, 5.0), layout="constrained")
     left, right = fig.subplots(1, 2, sharey=True)
     for ax, x, xlabel in ((left, ranks, "adapter rank r"), (right, counts, "trainable parameters")):
-        ax.plot(x, finite_or_nan(losses), color="C0", marker="o", linewidth=2.0, label="LoRA adapters (base frozen)")
+        ax.errorbar(x, finite_or_nan(losses), yerr=yerr, color="C0", marker="o", linewidth=2.0, capsize=4,
+                    label="LoRA adapters (base frozen)")
         for r, xv, lv in zip(ranks, x, losses):
-            ax.annotate(f"r={int(r)}", (xv, lv), textcoords="offset points", xytext=(4, 6), fontsize=8)
+            ax.annotate(f"r={int(r)}", (xv, lv), textcoords="offset points", xytext=(6, 6), fontsize=8)
         ax.axhline(full_loss, color="C3", linestyle="--", linewidth=1.6, label=f"full fine-tuning: {full_loss:.3g}")
+        if full_range is not None:
+            low, high = (number(v, "full_range") for v in full_range)
+            ax.axhspan(low, high, color="C3", alpha=0.12, linewidth=0)
         if frozen_loss is not None:
             frozen = number(frozen_loss, "frozen_loss")
             ax.axhline(frozen, color="0.4", linestyle=":", linewidth=1.6, label=f"frozen base, no adapters: {frozen:.3g}")
@@ -375,6 +469,8 @@ def plot_power_law(
     c: float,
     points: tuple[Any, Any] | None = None,
     excluded: tuple[Any, Any] | None = None,
+    ranges: tuple[Any, Any] | None = None,
+    fit_band: tuple[Any, Any, Any] | None = None,
     xlabel: str = "model size N",
     ylabel: str = "final loss",
     title: str = "Scaling law: loss against model size",
@@ -383,14 +479,18 @@ def plot_power_law(
 
     Left: the losses and the fitted curve (its exponent in the legend) with the floor
     :math:`c`. Right: :math:`L - c` against :math:`N`, where a power law is a straight
-    line of slope :math:`-\alpha`.
+    line of slope :math:`-\alpha`; measured points at or below the floor (:math:`L \le c`)
+    cannot sit on that log axis and are marked at its bottom edge instead of vanishing.
+    The fitted curve is drawn only over the fitted sizes (``sizes``), never extrapolated.
 
     Args:
-      sizes: ``(k,)`` sizes (> 0), e.g. hidden widths.
-      losses: ``(k,)`` the (mean) loss at each size.
+      sizes: ``(k,)`` fitted sizes (> 0), e.g. hidden widths.
+      losses: ``(k,)`` the (median) loss at each size.
       a, alpha, c: the fitted parameters.
       points: optional ``(sizes, losses)`` of individual runs (e.g. each seed), drawn faintly.
       excluded: optional ``(sizes, losses)`` measured but left out of the fit, drawn hollow.
+      ranges: optional ``(low, high)``, ``(k,)`` each: error bars around ``losses``.
+      fit_band: optional ``(grid, low, high)``: a band around the fit (e.g. bootstrap percentiles).
       xlabel, ylabel, title: labels.
 
     Returns:
@@ -403,32 +503,58 @@ def plot_power_law(
     a, alpha, c = number(a, "a"), number(alpha, "alpha"), number(c, "c")
     grid = np.geomspace(sizes.min(), sizes.max(), 200)
     fitted = a * grid ** (-alpha) + c
-    fig = Figure(figsize=(11.0, 4.8), layout="constrained")
+    yerr = None
+    if ranges is not None:
+        low, high = (as_1d(v, "ranges") for v in ranges)
+        same_length(losses, low, "losses", "ranges low")
+        same_length(losses, high, "losses", "ranges high")
+        yerr = np.stack([np.maximum(losses - low, 0.0), np.maximum(high - losses, 0.0)])
+    fig = Figure(figsize=(12.0, 5.2), layout="constrained")
     left, right = fig.subplots(1, 2)
     if points is not None:
         point_sizes, point_losses = as_1d_pair(points[0], points[1], "points[0]", "points[1]")
-        left.scatter(point_sizes, point_losses, s=14, color="0.6", label="individual runs", zorder=2)
-    left.plot(sizes, losses, "o", color="C0", markersize=7, label="measured (mean), fitted", zorder=3)
+        left.scatter(point_sizes, point_losses, s=12, color="0.65", label="individual runs", zorder=2)
+    left.errorbar(sizes, losses, yerr=yerr, fmt="o", color="C0", markersize=7, capsize=3,
+                  label="measured (median), fitted", zorder=3)
+    excluded_sizes = excluded_losses = np.zeros(0)
     if excluded is not None:
-        excluded_sizes, excluded_losses = _positive_x_and_y(excluded[0], excluded[1],
-                                                            "excluded[0]", "excluded[1]")
+        excluded_sizes, excluded_losses = _positive_x_and_y(excluded[0], excluded[1], "excluded[0]", "excluded[1]")
         left.plot(excluded_sizes, excluded_losses, "o", markerfacecolor="none", markeredgecolor="C0",
                   markersize=7, label="measured, not fitted", zorder=3)
-        grid = np.geomspace(min(sizes.min(), excluded_sizes.min()), max(sizes.max(), excluded_sizes.max()), 200)
-        fitted = a * grid ** (-alpha) + c
+    if fit_band is not None:
+        band_grid, band_low, band_high = (as_1d(v, "fit_band") for v in fit_band)
+        same_length(band_grid, band_low, "fit_band grid", "fit_band low")
+        same_length(band_grid, band_high, "fit_band grid", "fit_band high")
+        left.fill_between(band_grid, band_low, band_high, color="C3", alpha=0.18, linewidth=0,
+                          label="fit: bootstrap band")
+        right.fill_between(band_grid, np.where(band_low > c, band_low - c, np.nan),
+                           np.where(band_high > c, band_high - c, np.nan), color="C3", alpha=0.18, linewidth=0)
     left.plot(grid, fitted, color="C3", linewidth=2.0,
               label=rf"fit $L = {a:.3g}\,N^{{-{alpha:.3f}}} + {c:.3g}$")
     left.axhline(c, color="0.4", linestyle=":", linewidth=1.2, label=f"floor c = {c:.3g}")
     left.set_xscale("log")
-    log_y_if_positive(left, losses, fitted)
+    log_y_if_positive(left, losses, fitted, excluded_losses)
     _finish(left, xlabel=xlabel, ylabel=ylabel)
-    excess = losses - c
-    keep = excess > 0
-    right.plot(sizes[keep], excess[keep], "o", color="C0", markersize=7, label="measured L − c")
-    right.plot(grid, fitted - c, color="C3", linewidth=2.0, label=rf"$a N^{{-\alpha}}$, slope $-\alpha$ = {-alpha:.3f}")
-    right.set_xscale("log")
-    if keep.any() and a > 0:
-        right.set_yscale("log")
+    _excess_panel(right, sizes, losses, excluded_sizes, excluded_losses, grid, fitted - c, alpha, c)
     _finish(right, xlabel=xlabel, ylabel=f"{ylabel} − c")
     fig.suptitle(title)
     return fig
+
+
+def _excess_panel(ax: Any, sizes: np.ndarray, losses: np.ndarray, excluded_sizes: np.ndarray,
+                  excluded_losses: np.ndarray, grid: np.ndarray, excess_fit: np.ndarray, alpha: float,
+                  c: float) -> None:
+    """L − c on log–log axes; points with L <= c marked at the bottom edge (they have no log)."""
+    excess, keep = losses - c, losses > c
+    ax.plot(sizes[keep], excess[keep], "o", color="C0", markersize=7, label="measured L − c")
+    if excluded_sizes.size:
+        above = excluded_losses > c
+        ax.plot(excluded_sizes[above], excluded_losses[above] - c, "o", markerfacecolor="none",
+                markeredgecolor="C0", markersize=7, label="measured, not fitted")
+    ax.plot(grid, excess_fit, color="C3", linewidth=2.0, label=rf"$a N^{{-\alpha}}$, slope $-\alpha$ = {-alpha:.3f}")
+    ax.set_xscale("log")
+    if np.any(excess_fit > 0):
+        ax.set_yscale("log")
+    if (~keep).any():
+        ax.plot(sizes[~keep], np.full(int((~keep).sum()), 0.02), "v", color="C0", markersize=9, clip_on=False,
+                transform=ax.get_xaxis_transform(), label="L ≤ c (at or below the floor)")

@@ -30,6 +30,7 @@ from ._common import (
     finite_or_nan,
     log_y_if_positive,
     new_axes,
+    number,
 )
 
 __all__ = [
@@ -58,6 +59,7 @@ def plot_loss_curves(
     xlabel: str = "step",
     ylabel: str = "loss",
     styles: Mapping[str, Mapping[str, Any]] | None = None,
+    bands: Mapping[str, tuple[Any, Any]] | None = None,
 ) -> Figure:
     """Several named loss curves on one axis, log-scaled by default.
 
@@ -75,13 +77,16 @@ def plot_loss_curves(
       ylabel: y-axis label.
       styles: optional name -> extra keyword arguments for ``Axes.plot`` (e.g.
         ``{"optax": {"color": "k"}}``), overriding the defaults for that curve.
+      bands: optional name -> ``(low, high)`` arrays as long as that curve, shaded in
+        the curve's colour (e.g. the lowest and highest seed around a median curve).
 
     Returns:
-      The figure; its single axes holds one line per curve and a legend.
+      The figure; its single axes holds one line per curve (and a band per entry of
+      ``bands``) and a legend.
 
     Raises:
-      ValueError: empty ``curves``, a curve that is not 1-D or is empty, or
-        ``steps_per_record`` <= 0.
+      ValueError: empty ``curves``, a curve that is not 1-D or is empty, a band whose
+        name is not a curve or whose length differs, or ``steps_per_record`` <= 0.
 
     Examples:
       >>> fig = plot_loss_curves({"hand": [1.0, 0.5, 0.25], "optax": [1.0, 0.5, 0.25]})
@@ -91,8 +96,10 @@ def plot_loss_curves(
     curves = check_mapping(curves, "curves")
     steps_per_record = check_positive_int(steps_per_record, "steps_per_record")
     styles = {} if styles is None else _check_styles(styles, curves)
+    bands = {} if bands is None else _check_styles(bands, curves, "bands")
     arrays = {name: as_1d(values, f"curves[{name!r}]") for name, values in curves.items()}
     fig, ax = new_axes()
+    shaded = []
     for index, (name, values) in enumerate(arrays.items()):
         style = {
             "linestyle": LINESTYLES[index % len(LINESTYLES)],
@@ -100,9 +107,18 @@ def plot_loss_curves(
             "zorder": 2 + index,
         }
         style.update(styles.get(name, {}))
-        ax.plot(np.arange(values.size) * steps_per_record, finite_or_nan(values), label=str(name), **style)
+        steps = np.arange(values.size) * steps_per_record
+        (line,) = ax.plot(steps, finite_or_nan(values), label=str(name), **style)
+        if name in bands:
+            low, high = (as_1d(v, f"bands[{name!r}]") for v in bands[name])
+            for edge in (low, high):
+                if edge.size != values.size:
+                    raise ValueError(f"bands[{name!r}] must be as long as its curve ({values.size}), got {edge.size}")
+            ax.fill_between(steps, finite_or_nan(low), finite_or_nan(high), color=line.get_color(), alpha=0.15,
+                            linewidth=0, zorder=1)
+            shaded += [low, high]
     if log_y:
-        log_y_if_positive(ax, *arrays.values(), all_positive=False)
+        log_y_if_positive(ax, *arrays.values(), *shaded, all_positive=False)
     finish(ax, title=title, xlabel=xlabel, ylabel=ylabel)
     return fig
 
@@ -111,28 +127,32 @@ def plot_parameter_paths(
     histories: Mapping[str, Any],
     *,
     targets: Mapping[str, float] | None = None,
+    markers: Mapping[str, float] | None = None,
     title: str = "Parameter paths",
     xlabel: str = "epoch",
     ylabel: str = "value",
     steps_per_record: int = 1,
 ) -> Figure:
-    """Each named scalar parameter against training time, with optional target lines.
+    """Each named scalar parameter against training time, with optional target and time marks.
 
     Args:
       histories: parameter name -> 1-D array of its recorded values.
       targets: optional name -> true value; drawn as a dotted horizontal line in the
         parameter's colour and labelled ``"<name> target = <value>"``.
+      markers: optional label -> step (x value), each drawn as a grey vertical line
+        labelled in the legend (e.g. ``{"the seed stops": 100}``).
       title: axes title.
       xlabel: x-axis label.
       ylabel: y-axis label.
       steps_per_record: steps between two records.
 
     Returns:
-      The figure; one solid line per parameter plus one dotted line per target.
+      The figure; one solid line per parameter, one dotted line per target, one vertical
+      line per marker. The x axis spans exactly the recorded steps.
 
     Raises:
       ValueError: empty ``histories``, a history that is not 1-D, a target whose name
-        is not in ``histories`` or whose value is not finite.
+        is not in ``histories`` or whose value is not finite, a non-finite marker.
     """
     histories = check_mapping(histories, "histories")
     steps_per_record = check_positive_int(steps_per_record, "steps_per_record")
@@ -142,6 +162,9 @@ def plot_parameter_paths(
             raise ValueError(f"targets has {name!r}, which is not a key of histories ({list(histories)})")
         if not math.isfinite(float(value)):
             raise ValueError(f"targets[{name!r}] must be a finite float, got {value!r}")
+    marks = {str(label): number(value, f"markers[{label!r}]") for label, value in (markers or {}).items()}
+    if not all(math.isfinite(value) for value in marks.values()):
+        raise ValueError(f"markers must be finite steps, got {markers!r}")
     arrays = {name: as_1d(values, f"histories[{name!r}]") for name, values in histories.items()}
     fig, ax = new_axes()
     for name, values in arrays.items():
@@ -150,6 +173,11 @@ def plot_parameter_paths(
         if name in targets:
             ax.axhline(float(targets[name]), color=line.get_color(), linestyle=":", linewidth=1.6,
                        label=f"{name} target = {float(targets[name]):g}")
+    for index, (label, step) in enumerate(marks.items()):
+        ax.axvline(step, color="0.35", linestyle=LINESTYLES[(index + 1) % len(LINESTYLES)], linewidth=1.3,
+                   label=label)
+    last = max(values.size - 1 for values in arrays.values()) * steps_per_record
+    ax.set_xlim(0, max(last, 1))
     finish(ax, title=title, xlabel=xlabel, ylabel=ylabel)
     return fig
 
@@ -159,26 +187,32 @@ def plot_regression_fit(
     y: Any,
     lines: Mapping[str, tuple[float, float]],
     *,
+    reference: str | None = None,
     title: str = "Linear regression fit",
     xlabel: str = "x",
     ylabel: str = "y",
 ) -> Figure:
     """The data as a scatter plot and one fitted line ``y = w x + b`` per entry of ``lines``.
 
+    Lines that nearly coincide are hard to tell apart over the data's range; with
+    ``reference`` a second panel below shows every line minus the reference line,
+    :math:`(w - w_r)x + (b - b_r)`, where differences of a few hundredths are visible.
+
     Args:
       x: inputs, shape ``(n,)`` or ``(n, 1)``.
       y: targets, same number of points as ``x``.
       lines: label -> ``(w, b)``; each legend entry reads ``"label: y = w·x + b"``.
-      title: axes title.
+      reference: optional label of ``lines`` to subtract in the lower panel.
+      title: figure title.
       xlabel: x-axis label.
       ylabel: y-axis label.
 
     Returns:
-      The figure: one scatter collection and one line per fit.
+      The figure: one axes (scatter and one line per fit), or two with ``reference``.
 
     Raises:
-      ValueError: ``x`` and ``y`` of different lengths, empty ``lines``, or a line
-        that is not a pair of finite floats.
+      ValueError: ``x`` and ``y`` of different lengths, empty ``lines``, a line that is
+        not a pair of finite floats, or a ``reference`` that is not a key of ``lines``.
     """
     x = as_1d(x, "x")
     y = as_1d(y, "y")
@@ -194,15 +228,31 @@ def plot_regression_fit(
         if not (math.isfinite(w) and math.isfinite(b)):
             raise ValueError(f"lines[{name!r}] must be finite, got (w, b) = ({w}, {b})")
         pairs[name] = (w, b)
-    fig, ax = new_axes()
+    if reference is not None and reference not in pairs:
+        raise ValueError(f"reference must be one of the lines {list(pairs)}, got {reference!r}")
+    if reference is None:
+        fig, ax = new_axes()
+        below = None
+    else:
+        fig = Figure(figsize=(8.5, 7.5), layout="constrained")
+        ax, below = fig.subplots(2, 1, sharex=True, height_ratios=(2, 1))
     ax.scatter(x, y, s=18, alpha=0.6, color="tab:gray", label="data", zorder=2)
     grid = np.linspace(np.nanmin(x), np.nanmax(x), 2)
     for index, (name, (w, b)) in enumerate(pairs.items()):
         sign = "-" if b < 0 else "+"
-        ax.plot(grid, w * grid + b, linestyle=LINESTYLES[index % len(LINESTYLES)],
-                linewidth=_LINEWIDTHS[index % len(_LINEWIDTHS)], zorder=3 + index,
-                label=f"{name}: y = {w:.3g}·x {sign} {abs(b):.3g}")
-    finish(ax, title=title, xlabel=xlabel, ylabel=ylabel)
+        style = {"linestyle": LINESTYLES[index % len(LINESTYLES)], "color": f"C{index % 10}",
+                 "linewidth": _LINEWIDTHS[index % len(_LINEWIDTHS)], "zorder": 3 + index}
+        ax.plot(grid, w * grid + b, label=f"{name}: y = {w:.3g}·x {sign} {abs(b):.3g}", **style)
+        if below is not None:
+            w_ref, b_ref = pairs[reference]
+            below.plot(grid, (w - w_ref) * grid + (b - b_ref), **style)
+    if below is None:
+        finish(ax, title=title, xlabel=xlabel, ylabel=ylabel)
+    else:
+        finish(ax, ylabel=ylabel)
+        below.axhline(0.0, color="0.5", linewidth=0.8)
+        finish(below, xlabel=xlabel, ylabel=f"minus {reference}", legend=False)
+        fig.suptitle(title)
     return fig
 
 
@@ -276,7 +326,7 @@ def plot_decision_boundary(
 
     Returns:
       The figure: a filled contour of ``p`` with a colourbar, the ``p = 0.5``
-      contour line, the points coloured by class, and a legend.
+      contour line, the points coloured by class, and a legend below the axes.
 
     Raises:
       ValueError: mismatched grid shapes, probabilities of the wrong size or outside
@@ -306,7 +356,7 @@ def plot_decision_boundary(
     if len(class_names) != 2:
         raise ValueError(f"class_names must name 2 classes, got {class_names!r}")
 
-    fig, ax = new_axes((7.0, 5.8))
+    fig, ax = new_axes((7.0, 6.4))
     filled = ax.contourf(xx, yy, probs, levels=np.linspace(0.0, 1.0, 21), cmap="RdBu_r", vmin=0, vmax=1,
                          alpha=0.75)
     ax.contour(xx, yy, probs, levels=[0.5], colors="k", linewidths=2.0)
@@ -319,7 +369,8 @@ def plot_decision_boundary(
     handles, names = ax.get_legend_handles_labels()
     handles.append(Line2D([], [], color="k", linewidth=2.0))
     names.append("p = 0.5 boundary")
-    ax.legend(handles, names, loc="best", framealpha=0.9)
+    # Below the axes: inside, the legend would cover points or the boundary itself.
+    ax.legend(handles, names, loc="upper center", bbox_to_anchor=(0.5, -0.1), ncol=len(names), framealpha=0.9)
     ax.set_title(title)
     ax.set_xlabel("$x_1$")
     ax.set_ylabel("$x_2$")
@@ -391,12 +442,13 @@ def plot_metric_bars(
 # --- helpers -----------------------------------------------------------------------
 
 
-def _check_styles(styles: Any, curves: Mapping[str, Any]) -> Mapping[str, Mapping[str, Any]]:
+def _check_styles(styles: Any, curves: Mapping[str, Any], what: str = "styles") -> Mapping[str, Any]:
+    """``styles`` (or ``bands``): a mapping whose every name is a curve."""
     if not isinstance(styles, Mapping):
-        raise TypeError(f"styles must be a mapping curve name -> Axes.plot kwargs, got {type(styles).__name__}")
+        raise TypeError(f"{what} must be a mapping curve name -> values, got {type(styles).__name__}")
     unknown = [name for name in styles if name not in curves]
     if unknown:
-        raise ValueError(f"styles names {unknown} are not keys of curves ({list(curves)})")
+        raise ValueError(f"{what} names {unknown} are not keys of curves ({list(curves)})")
     return styles
 
 
