@@ -71,10 +71,22 @@ def value_range(low: float, high: float, fmt: str = ".3g") -> str:
 
 
 def median_range(median: float, low: float, high: float, fmt: str = ".3g") -> str:
-    """A median with its spread across seeds, ``"0.021 (0.018–0.030)"``.
+    """A median with its spread across seeds, ``"0.021 (0.018–0.030)"``; just the value when all print alike.
 
     Examples:
-      >>> median_range(0.0213, 0.018, 0.0301)
-      '0.0213 (0.018–0.0301)'
+      >>> median_range(0.0213, 0.018, 0.0301), median_range(7.5, 7.5, 7.5)
+      ('0.0213 (0.018–0.0301)', '7.5')
     """
-    return f"{format(median, fmt)} ({value_range(low, high, fmt)})"
+    middle, spread = format(median, fmt), value_range(low, high, fmt)
+    return middle if spread == middle else f"{middle} ({spread})"
+
+
+def join_words(words: Sequence[str]) -> str:
+    """``"a"``, ``"a and b"``, ``"a, b and c"``.
+
+    Examples:
+      >>> join_words(["Lion"]), join_words(["Lion", "SGD"]), join_words(["Lion", "momentum", "SGD"])
+      ('Lion', 'Lion and SGD', 'Lion, momentum and SGD')
+    """
+    words = [str(word) for word in words]
+    return words[0] if len(words) == 1 else ", ".join(words[:-1]) + " and " + words[-1] if words else ""

@@ -283,3 +283,31 @@ def test_ctrl_c_stops_but_keeps_finished_lessons_and_report(fake_package, tmp_pa
     assert (out / "first" / "metrics.json").exists()
     assert not (out / "third" / "metrics.json").exists()
     assert "measured value 1.5" in (out / "REPORT.md").read_text()
+
+
+@pytest.mark.parametrize(
+    "text, metrics, source, unbacked",
+    [
+        ("loss 0.0213 after 1,000 steps, 98.5% right", {"loss": 0.02131, "steps": 1000, "acc": 0.98512}, "", []),
+        ("ratio 3.2", {"a": 1.0, "b": 3.0}, "", ["3.2"]),  # a number computed in report(): not in the metrics
+        ("loss 0.0214", {"loss": 0.02131}, "", ["0.0214"]),  # rounds differently: a different number
+        ("see lesson 9, x² + 10", {}, 'text = "see lesson 9, x² + 10"', []),  # fixed prose in the source
+        ("slope −2.5 and 1.2e-03", {"slope": -2.5, "tiny": 0.0012}, "", []),
+        ("the report says 0.5", {"report": "a table with 0.5 in it"}, "", []),  # a stored text holds it
+    ],
+)
+def test_unbacked_numbers(text, metrics, source, unbacked):
+    from experiments._audit import unbacked_numbers
+
+    assert unbacked_numbers(text, metrics, source) == unbacked
+
+
+def test_every_lesson_report_number_comes_from_its_metrics_can_fail(tmp_path):
+    """A lesson whose report invents a number is caught by the audit the lesson tests run."""
+    from experiments._audit import unbacked_numbers
+
+    metrics = {"w": 2.9412, "ls": 2.9642}
+    honest = "w = {w:.3f} against {ls:.3f}".format(**metrics)
+    invented = honest + ", {:.3f} short".format(metrics["ls"] - metrics["w"])
+    assert unbacked_numbers(honest, metrics) == []
+    assert unbacked_numbers(invented, metrics) == ["0.023"]
