@@ -95,6 +95,7 @@ def run(out_dir: Path, quick: bool) -> dict[str, Any]:
         },
         "manual_loss": float(manual_loss),
         "gradients": per_parameter,
+        "rms_ratio_w2_over_w1": ratio,
         "check_grad": {
             "ok": bool(check.ok),
             "max_abs_error": float(check.max_abs_error),
@@ -117,7 +118,7 @@ def report(metrics: dict[str, Any]) -> str:
          f"{row['max_abs_difference']:.1e}", f"{row['max_rel_difference']:.1e}"]
         for name, row in metrics["gradients"].items()
     ]
-    ratio = metrics["gradients"]["W2"]["rms"] / metrics["gradients"]["W1"]["rms"]
+    ratio = metrics["rms_ratio_w2_over_w1"]
     return (
         "**Forward pass** (float64, the seed's inputs and seeded weights):\n\n"
         + markdown_table(["Quantity", "Value"], [

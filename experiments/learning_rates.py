@@ -83,11 +83,14 @@ def run(out_dir: Path, quick: bool) -> dict[str, Any]:
         return int(np.argmin(np.abs(lane_rates - rate)))
 
     diverged = status == "diverged"
-    counts = {name: int(np.sum(status == name)) for name in ("converged", "slow", "oscillating", "diverged")}
+    # Every status the engine gave, most frequent first (the engine's status names may grow).
+    names, tallies = np.unique(status, return_counts=True)
+    counts = {str(name): int(n) for n, name in sorted(zip(tallies, names), key=lambda t: (-t[0], t[1]))}
     per_rate = {
         str(rate): {
             "status": str(status[lane(rate)]),
             "final_loss": float(final[lane(rate)]),
+            "factor": 1 - 2 * rate,
             "x_after_1_step": float(paths[rate][1]),
             "x_last_4": paths[rate][-4:].tolist(),
             "f_last": float(f(paths[rate][-1])),
@@ -128,7 +131,7 @@ def report(metrics: dict[str, Any]) -> str:
     rows = []
     for rate, row in metrics["seed_rates"].items():
         last = ", ".join(f"{v:+.4g}" for v in row["x_last_4"])
-        rows.append([rate, f"{1 - 2 * float(rate):+g}", f"{row['x_after_1_step']:.4g}", last,
+        rows.append([rate, f"{row['factor']:+g}", f"{row['x_after_1_step']:.4g}", last,
                      f"{row['f_last']:.6g}", f"**{row['status']}**"])
     counts = metrics["status_counts"]
     conv = metrics["converged_lr_range"]
@@ -139,8 +142,8 @@ def report(metrics: dict[str, Any]) -> str:
                           f"sweep status ({metrics['sweep_steps']} steps)"], rows)
         + f"\n**The sweep.** `jl.sweep(f, 5.0, optax.sgd, learning_rates, steps={metrics['sweep_steps']})` "
         f"runs {metrics['n_rates']} learning rates (log-spaced, the seed's four included) as lanes of one "
-        f"`jit(vmap(...))` call and classifies each: {counts['converged']} converged, {counts['slow']} slow, "
-        f"{counts['oscillating']} oscillating, {counts['diverged']} diverged. "
+        "compiled call and classifies each: "
+        + ", ".join(f"{count} {name}" for name, count in counts.items()) + ". "
         + (f"Converged lanes span lr {conv[0]:.3g}–{conv[1]:.3g}. " if conv else "")
         + f"`jl.max_stable_lr` finds the curvature bound 2/L = {metrics['max_stable_lr']:.4f} "
         f"(L = f'' = {metrics['curvature']:g}).\n"

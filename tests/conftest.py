@@ -84,7 +84,8 @@ def check_lesson_outputs(results, name: str, figures: list[str], *, require_corr
     """A lesson's run wrote exactly ``figures`` (PNGs) and metrics, and its report links them all.
 
     Also: the report quotes no NaN, the lesson has a title and the seed's words, its
-    corrections (required with ``require_corrections``) are non-empty strings, and the
+    corrections (required with ``require_corrections``) are non-empty strings, every number
+    in report and corrections comes from the metrics (``experiments._audit``), and the
     combined REPORT.md includes the lesson's title.
     """
     experiments = _experiments()
@@ -104,4 +105,10 @@ def check_lesson_outputs(results, name: str, figures: list[str], *, require_corr
     items = getattr(module, "corrections", lambda m: [])(lesson_metrics)
     assert all(isinstance(item, str) and item for item in items)
     assert items or not require_corrections
+    # Every number the report and corrections print is held by the metrics (or is fixed prose).
+    import inspect
+
+    from experiments._audit import unbacked_numbers
+
+    assert unbacked_numbers(text + "\n".join(items), lesson_metrics, inspect.getsource(module)) == []
     assert module.TITLE in experiments.report.build_report(results.out)
