@@ -13,6 +13,17 @@ Each lesson is a module here with a module docstring (what it teaches) and:
   (tables, figure links relative to the results folder, e.g. ``derivatives/tangent.png``);
 * ``corrections(metrics: dict) -> list[str]`` (optional) — each claim of the seed that the
   measurement corrects, one markdown sentence with the number.
+
+``report`` and ``corrections`` only format what ``run`` measured: every number they print is
+in the metrics (the lesson tests check it with :mod:`experiments._audit`). A claim that
+compares methods rests on several random starts (``_common.SEEDS``) and quotes the median with
+the lowest–highest (:mod:`experiments._stats`), or says "one start" next to the number. Long
+lessons print their steps on stderr (``_common.say``).
+
+Helpers (not lessons): ``_markdown`` (tables, figure links, wording), ``_stats`` (seed
+statistics from a ``SweepResult``), ``_problems`` (set-ups shared by several lessons),
+``_common`` (dtype, input checks, progress), ``_audit``, ``_layout`` (the results folder),
+``runner`` and ``report`` (the runner imports the report, never the reverse).
 """
 
 LESSONS: tuple[str, ...] = (

@@ -24,6 +24,7 @@ import optax
 
 import jaxopt_lessons as jl
 
+from ._common import say, show_progress
 from ._markdown import figure_link, markdown_table
 
 TITLE = "XOR: training a neural network"
@@ -91,9 +92,11 @@ def run(out_dir: Path, quick: bool) -> dict[str, Any]:
     drops = hand_losses[:-100] - hand_losses[100:]  # loss lost over the next 100 epochs
 
     settings = sweep_settings(quick)
+    say(f"sweep: SGD and Adam x {settings['seeds']} starts x {len(settings['learning_rates'])} learning rates, "
+        f"{settings['steps']:,} epochs")
     result = jl.sweep(
         loss_fn, init_like_seed, {"sgd": optax.sgd, "adam": optax.adam}, settings["learning_rates"],
-        steps=settings["steps"], args=(X, y), seeds=settings["seeds"],
+        steps=settings["steps"], args=(X, y), seeds=settings["seeds"], progress=show_progress(),
     )
     solved = _solved(result.params, X, y)
     optimizers = np.asarray(result.optimizers)

@@ -311,3 +311,12 @@ def test_every_lesson_report_number_comes_from_its_metrics_can_fail(tmp_path):
     invented = honest + ", {:.3f} short".format(metrics["ls"] - metrics["w"])
     assert unbacked_numbers(honest, metrics) == []
     assert unbacked_numbers(invented, metrics) == ["0.023"]
+
+
+def test_lesson_progress_lines_go_to_stderr(capsys):
+    from experiments import _common
+
+    _common.say("sweep: 5 optimizers x 5 starts")
+    captured = capsys.readouterr()
+    assert captured.out == "" and captured.err.strip() == "sweep: 5 optimizers x 5 starts"
+    assert _common.show_progress() is False  # no progress bar when stderr is not a terminal (tests, logs)
