@@ -88,8 +88,8 @@ def sweep(
       ``jnp.where`` per lane), so its NaNs never reach anything else;
       its later records repeat :math:`L(\theta_t)` and ``final_loss`` is :math:`L(\theta_t)`.
     * **unstable**: the loss spiked, :math:`\max_t L_t > L_0 + \text{spike}\cdot\max(|L_0|,
-      \epsilon)` [spike = 10], and did not come back: :math:`L_T \ge L_0` (a blow-up below the
-      divergence limit that collapsed, e.g. to chance level).
+      \epsilon)` [spike = 10], and did not come back: :math:`L_T \ge 0.9\,L_0` (a blow-up below
+      the divergence limit that collapsed, e.g. to chance level).
     * **oscillating**: the parameters flip: in at least ``flip_fraction`` [0.5] of the
       second-half steps successive updates point against each other,
       :math:`\langle\Delta\theta_t, \Delta\theta_{t-1}\rangle < 0` (negative cosine); the
@@ -102,7 +102,8 @@ def sweep(
       in float32) or the loss ended no lower than it started, :math:`L_T \ge L_0`.
     * **converged**: the loss plateaued, :math:`|L_m - L_T| \le \text{tol}`, and the
       updates died out, :math:`\|\Delta\theta_{\text{last}}\| \le
-      \text{settle\_ratio}\cdot\max_t\|\Delta\theta_t\|`.
+      \text{settle\_ratio}\cdot\max_t\|\Delta\theta_t\|` (with ``batch_size`` the
+      updates carry minibatch noise and never die out: the plateau alone decides).
     * **slow**: everything else: the loss was still falling by more than 1% of the
       run's total change in the second half, or the updates did not shrink.
 
@@ -340,7 +341,8 @@ def _assemble(plan: SweepPlan, outputs: Outputs, *, complete: bool) -> SweepResu
                       final_loss=arrays["final_loss"], flips_window=stats.get("flips_window", np.zeros(n)),
                       max_sq_update=stats.get("max_sq_update", np.zeros(n)),
                       last_sq_update=stats.get("last_sq_update", np.zeros(n)), diverged_at=diverged_at,
-                      steps=plan.steps, rules=plan.rules, peak_loss=stats.get("peak_loss"))
+                      steps=plan.steps, rules=plan.rules, peak_loss=stats.get("peak_loss"),
+                      minibatches=plan.batch is not None)
     # an early stop happens once every lane of the batch settled: the still-moving ones converged
     stopped = (steps_run < plan.steps) & (diverged_at < 0)
     status = np.where(stopped & np.isin(status, ("slow", "oscillating")), "converged", status)

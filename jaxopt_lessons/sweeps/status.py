@@ -21,7 +21,7 @@ STATUSES: tuple[str, ...] = ("converged", "slow", "oscillating", "stalled", "uns
 * ``slow``: the loss fell but was still falling (or the updates did not shrink);
 * ``oscillating``: the parameters keep flipping while the loss does not fall;
 * ``stalled``: the parameters never changed, or the loss ended no lower than it started;
-* ``unstable``: the loss spiked far above its start and did not come back below it;
+* ``unstable``: the loss spiked far above its start and did not come back well below it;
 * ``diverged``: a non-finite or exploding loss; the lane was frozen at that step;
 * ``incomplete``: only in the partial result of an interrupted sweep: the lane did not
   reach ``steps``.
@@ -45,7 +45,8 @@ class StatusRules(NamedTuple):
       settle_ratio: updates *died out* when the last update is at most this fraction
         of the largest update of the run (in Euclidean norm).
       spike: a lane is *unstable* when its largest loss exceeded
-        ``L0 + spike * max(|L0|, eps)`` and its final loss is not below ``L0``.
+        ``L0 + spike * max(|L0|, eps)`` and its final loss did not come back at least 10%
+        below ``L0`` (e.g. it collapsed to chance level).
     """
 
     blowup: float = 1e3
@@ -79,11 +80,13 @@ def classify(
     steps: int,
     rules: StatusRules,
     peak_loss: np.ndarray | None = None,
+    minibatches: bool = False,
 ) -> np.ndarray:
     """The status of every lane from its scan statistics (rules in ``sweep``'s docstring).
 
     The first rule that holds wins: diverged, unstable, oscillating, stalled, converged,
-    slow (see :data:`STATUSES`).
+    slow (see :data:`STATUSES`). With ``minibatches`` the updates never die out (they
+    carry the minibatch noise), so convergence is judged on the full-data loss alone.
     """
     with np.errstate(invalid="ignore", over="ignore"):
         tol = _plateau_tolerance(loss0, loss_mid, final_loss, rules)
@@ -93,10 +96,13 @@ def classify(
         window = steps - steps // 2
         flipping = flips_window >= rules.flip_fraction * window
         moving = last_sq_update > rules.settle_ratio**2 * max_sq_update
-        not_below_start = ~(final_loss < loss0)
-        stalled = (max_sq_update == 0) | not_below_start
+        if minibatches:
+            moving = np.zeros_like(moving)
+        stalled = (max_sq_update == 0) | ~(final_loss < loss0)
+        # a spike that "came back" ended at least 10% below the start (a catapult), not near it
+        recovered = final_loss < loss0 - 0.1 * np.abs(loss0)
         spiked = np.zeros_like(stalled) if peak_loss is None else (
-            peak_loss - loss0 > rules.spike * np.maximum(np.abs(loss0), np.finfo(np.float32).eps)) & not_below_start
+            peak_loss - loss0 > rules.spike * np.maximum(np.abs(loss0), np.finfo(np.float32).eps)) & ~recovered
     rules_in_order = [
         (diverged_at >= 0, "diverged"),
         (spiked, "unstable"),
