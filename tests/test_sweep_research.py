@@ -95,7 +95,7 @@ def test_pytree_init_uses_seed_zero_and_float32_lanes_match_fit():
     for lane, lr in enumerate([0.01, 0.05]):
         alone = jl.fit(regression_loss, start, optax.adam(lr), steps=STEPS, args=(x, y), batch_size=B,
                        key=jax.random.key(0))
-        np.testing.assert_allclose(result.losses[lane], alone.losses, rtol=2e-6)
+        np.testing.assert_allclose(result.losses[lane], alone.losses[::result.record_every], rtol=2e-6)  # once per epoch
         assert_tree_close(lane_params(result, lane), alone.params, rtol=2e-6)
 
 

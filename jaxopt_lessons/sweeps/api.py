@@ -194,7 +194,8 @@ def sweep(
         ``summary()`` then rank by it.
       eval_args: the extra arguments of ``eval_fn``.
       record_every: record the loss every this many steps (default: at most 1,000
-        records per lane, ``ceil(steps / 1000)``).
+        records per lane, ``ceil(steps / 1000)``; with ``batch_size`` at least one epoch,
+        ``n_examples // batch_size`` steps, since a record evaluates the full data).
       devices: devices to shard lanes over (default ``jax.devices()``).
       progress: show a tqdm progress bar.
       early_stop: stop a batch once every lane is converged or diverged (see above).

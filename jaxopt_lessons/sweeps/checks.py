@@ -99,12 +99,12 @@ def make_plan(loss_fn: Any, init: Any, optimizer: Any, learning_rates: Any, *, s
     steps = check_positive_int(steps, "steps")
     if steps >= 2**31 - 1:
         raise ValueError(f"steps must be < 2**31 - 1, got {steps}")
-    record_every = _check_record_every(record_every, steps)
     learning_rates = check_finite_positive(learning_rates, "learning_rates")
     factories = _check_optimizers(optimizer)
     args, eval_args = check_args(args), _check_eval_args(eval_args, eval_fn)
     seed_list, example = _check_init(init, seeds)
     batch = check_batch_size(batch_size, args)
+    record_every = _check_record_every(record_every, steps, batch)
     check_loss_and_grad(loss_fn, grad_fn, example, args if batch is None else _batch_example(args, batch))
     if eval_fn is not None:
         check_loss_and_grad(eval_fn, None, example, eval_args)
@@ -129,9 +129,11 @@ def make_plan(loss_fn: Any, init: Any, optimizer: Any, learning_rates: Any, *, s
 # --- one argument each --------------------------------------------------------------------
 
 
-def _check_record_every(record_every: Any, steps: int) -> int:
+def _check_record_every(record_every: Any, steps: int, batch: tuple[int, int] | None = None) -> int:
     if record_every is None:
-        return max(1, math.ceil(steps / _MAX_DEFAULT_RECORDS))
+        # with minibatches a record evaluates the full data (n / B steps' worth): once per epoch
+        per_epoch = 1 if batch is None else batch[1] // batch[0]
+        return min(steps, max(per_epoch, math.ceil(steps / _MAX_DEFAULT_RECORDS)))
     record_every = check_positive_int(record_every, "record_every")
     if record_every > steps:
         raise ValueError(f"record_every must be <= steps ({steps}), got {record_every}")
