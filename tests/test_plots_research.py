@@ -1,4 +1,4 @@
-"""``jaxopt_lessons.plots.research``: each figure draws what it is given, and rejects bad input.
+"""``jaxopt_lessons.plots.research`` and ``.step_size``: each figure draws what it is given, rejects bad input.
 
 Structure is checked on the returned ``Figure`` (axes, lines, scales, labels); no pixels.
 Plotting never trains, so these tests need no JAX computation at all.
@@ -12,7 +12,7 @@ import pytest
 from matplotlib.figure import Figure
 
 from jaxopt_lessons import plots
-from jaxopt_lessons.plots import research
+from jaxopt_lessons.plots import research, step_size
 
 RATES = np.geomspace(1e-3, 1.0, 7)
 
@@ -25,11 +25,12 @@ def no_pyplot_leak():
 
 
 def test_all_is_exported_from_plots():
-    assert set(research.__all__) == {"plot_lora", "plot_lr_finder", "plot_optimizer_sweeps", "plot_power_law",
-                                     "plot_sharpness_trace"}
-    for name in research.__all__:
-        assert getattr(plots, name) is getattr(research, name)
-        assert getattr(research, name).__doc__
+    assert set(research.__all__) == {"plot_lora", "plot_optimizer_sweeps", "plot_power_law"}
+    assert set(step_size.__all__) == {"plot_lr_finder", "plot_sharpness_trace"}
+    for module in (research, step_size):
+        for name in module.__all__:
+            assert getattr(plots, name) is getattr(module, name)
+            assert getattr(module, name).__doc__
 
 
 def test_plot_optimizer_sweeps_draws_lines_best_ranges_and_divergence():

@@ -66,6 +66,12 @@ def as_1d_pair(a: Any, b: Any, name_a: str, name_b: str, *, column: bool = True)
     return a, b
 
 
+def positive_x_and_y(x: Any, y: Any, name_x: str, name_y: str) -> tuple[np.ndarray, np.ndarray]:
+    """Two same-length 1-D arrays, the first finite and > 0 (a log x axis: learning rates, sizes)."""
+    x, y = as_1d_pair(x, y, name_x, name_y)
+    return positive(x, name_x), y
+
+
 def positive(array: np.ndarray, name: str) -> np.ndarray:
     """``array`` itself, or a ValueError unless every value is finite and > 0 (log axes)."""
     if not np.all(np.isfinite(array) & (array > 0)):
