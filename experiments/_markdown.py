@@ -90,3 +90,18 @@ def join_words(words: Sequence[str]) -> str:
     """
     words = [str(word) for word in words]
     return words[0] if len(words) == 1 else ", ".join(words[:-1]) + " and " + words[-1] if words else ""
+
+
+def edge_note(names: Sequence[str], what: str = "the best rate") -> str:
+    """``" For a and b the best rate is at an edge of the grid: ..."`` (empty without names).
+
+    A best learning rate at the grid's smallest or largest value may not be the optimum;
+    lessons say so next to the number.
+
+    Examples:
+      >>> edge_note(["SGD"])
+      ' For SGD the best rate is at an edge of the grid: a rate beyond it might do better.'
+    """
+    if not names:
+        return ""
+    return f" For {join_words(names)} {what} is at an edge of the grid: a rate beyond it might do better."

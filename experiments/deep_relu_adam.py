@@ -115,6 +115,36 @@ def _seed_rows(result: Any, data: dict[str, Any]) -> dict[str, Any]:
     return rows
 
 
+def _figures(out_dir: Path, data: dict[str, Any], one_start: dict[str, Any], hand_params: Any, result: Any,
+             seeds: dict[str, Any], steps: int) -> None:
+    """loss.png and the two boundaries, all from the fixed start (the sweep's seed FIXED_START_SEED)."""
+    x, y = data["x"], data["y"]
+    sgd_table = seed_table(result, "SGD")
+    row = int(np.flatnonzero(sgd_table.seeds == FIXED_START_SEED)[0])
+    sgd_lanes = {entry["learning_rate"]: int(sgd_table.lanes[row, np.flatnonzero(sgd_table.rates == entry["learning_rate"])[0]])
+                 for entry in seeds.values() if entry["optimizer"] == "SGD"}
+    curves = {name: run["losses"] for name, run in one_start.items()}
+    curves.update({f"optax.sgd (lr {rate:.3g})": result.losses[lane] for rate, lane in sgd_lanes.items()})
+    fig = jl.plots.plot_loss_curves(
+        curves, title=f"2→8→4→1 ReLU on two moons: training loss (BCE) from one start, {steps} steps",
+        xlabel="step", ylabel="binary cross-entropy",
+    )
+    jl.plots.save_figure(fig, out_dir / "loss.png")
+    xx, yy, grid = jl.plots.decision_grid(np.asarray(x), resolution=150, margin=0.5)
+    grid = jnp.asarray(grid, x.dtype)
+    slow_rate = seeds["SGD at Adam's lr"]["learning_rate"]
+    sgd_slow = jax.tree_util.tree_map(lambda leaf: jnp.asarray(leaf[sgd_lanes[slow_rate]]), result.params)
+    for filename, name, trained in (("boundary_adam.png", HAND, hand_params),
+                                    ("boundary_sgd.png", f"optax.sgd (lr {slow_rate:.3g})", sgd_slow)):
+        evaluation = _evaluate(trained, data)
+        fig = jl.plots.plot_decision_boundary(
+            xx, yy, np.asarray(_probabilities(trained, grid)), np.asarray(x), np.asarray(y),
+            title=f"{name}, one start: train accuracy {float(evaluation['train_accuracy']):.1%}, "
+                  f"test {float(evaluation['test_accuracy']):.1%}",
+        )
+        jl.plots.save_figure(fig, out_dir / filename)
+
+
 def run(out_dir: Path, quick: bool) -> dict[str, Any]:
     """Hand Adam vs optax Adam from one start; Adam vs SGD over 5 starts; loss and boundary figures."""
     out_dir = Path(out_dir)
@@ -145,31 +175,7 @@ def run(out_dir: Path, quick: bool) -> dict[str, Any]:
 
     result = _seed_sweep(steps, rates, data)
     seeds = _seed_rows(result, data)
-    # The figures follow the fixed start, which is the sweep's seed FIXED_START_SEED.
-    sgd_table = seed_table(result, "SGD")
-    row = int(np.flatnonzero(sgd_table.seeds == FIXED_START_SEED)[0])
-    sgd_lanes = {entry["learning_rate"]: int(sgd_table.lanes[row, np.flatnonzero(sgd_table.rates == entry["learning_rate"])[0]])
-                 for label, entry in seeds.items() if entry["optimizer"] == "SGD"}
-    curves = {name: run["losses"] for name, run in one_start.items()}
-    curves.update({f"optax.sgd (lr {rate:.3g})": result.losses[lane] for rate, lane in sgd_lanes.items()})
-    fig = jl.plots.plot_loss_curves(
-        curves, title=f"2→8→4→1 ReLU on two moons: training loss (BCE) from one start, {steps} steps",
-        xlabel="step", ylabel="binary cross-entropy",
-    )
-    jl.plots.save_figure(fig, out_dir / "loss.png")
-    xx, yy, grid = jl.plots.decision_grid(np.asarray(x), resolution=150, margin=0.5)
-    grid = jnp.asarray(grid, x.dtype)
-    slow_rate = seeds["SGD at Adam's lr"]["learning_rate"]
-    sgd_slow = jax.tree_util.tree_map(lambda leaf: jnp.asarray(leaf[sgd_lanes[slow_rate]]), result.params)
-    for filename, name, trained in (("boundary_adam.png", HAND, hand.params),
-                                    ("boundary_sgd.png", f"optax.sgd (lr {slow_rate:.3g})", sgd_slow)):
-        evaluation = _evaluate(trained, data)
-        fig = jl.plots.plot_decision_boundary(
-            xx, yy, np.asarray(_probabilities(trained, grid)), np.asarray(x), np.asarray(y),
-            title=f"{name}, one start: train accuracy {float(evaluation['train_accuracy']):.1%}, "
-                  f"test {float(evaluation['test_accuracy']):.1%}",
-        )
-        jl.plots.save_figure(fig, out_dir / filename)
+    _figures(out_dir, data, one_start, hand.params, result, seeds, steps)
 
     adam, sgd_same = seeds["Adam at Adam's lr"], seeds["SGD at Adam's lr"]
     adam_best, sgd_best = seeds["Adam at its best lr"], seeds["SGD at its best lr"]

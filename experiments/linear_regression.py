@@ -67,6 +67,52 @@ def _first_epochs(trajectory: jl.Trajectory, epochs: int) -> jl.Trajectory:
     )
 
 
+def _gradient_at_start(start: dict[str, Any], x: jax.Array, y: jax.Array) -> dict[str, Any]:
+    """The seed's hand gradient and ``jax.grad`` at the start (one compiled call each)."""
+    hand_loss, hand = jax.jit(jl.manual.linear_regression_grad)(start, x, y)
+    auto_loss, auto = jax.jit(jax.value_and_grad(jl.manual.linear_regression_loss))(start, x, y)
+    return {
+        "hand": {"loss": float(hand_loss), "dw": float(hand["w"]), "db": float(hand["b"])},
+        "autodiff": {"loss": float(auto_loss), "dw": float(auto["w"]), "db": float(auto["b"])},
+        "max_abs_difference": float(max(abs(hand["w"] - auto["w"]), abs(hand["b"] - auto["b"]))),
+    }
+
+
+def _figures(out_dir: Path, data: dict[str, Any], runs: dict[str, Any], loss_star: float,
+             long_path: tuple[np.ndarray, np.ndarray], optimum: tuple[float, float], epochs_to_tolerance: int) -> None:
+    """loss.png (every run's excess loss), parameters.png (the long run's w and b), fit.png (the lines)."""
+    (w_long, b_long), (w_star, b_star) = long_path, optimum
+    # Below ~100 ulps of the minimum the difference is rounding noise (0, ±1e-17): draw it flat there.
+    floor = 100 * np.finfo(np.float64).eps * loss_star
+    curves = {name: np.maximum(np.asarray(run.losses) - loss_star, floor) for name, run in runs.items()}
+    fig = jl.plots.plot_loss_curves(
+        curves, title=f"Loss above the least-squares minimum, same data and start, {EPOCHS} epochs",
+        xlabel="epoch", ylabel=f"MSE − MSE(least squares), log scale (floor {floor:.0e}: rounding)",
+    )
+    jl.plots.save_figure(fig, out_dir / "loss.png")
+    markers = {f"the seed stops (epoch {EPOCHS})": EPOCHS}
+    if epochs_to_tolerance > 0:
+        markers[f"within {TOLERANCE:g} of least squares (epoch {epochs_to_tolerance})"] = epochs_to_tolerance
+    fig = jl.plots.plot_parameter_paths(
+        {"w": w_long, "b": b_long}, targets={"w": w_star, "b": b_star}, markers=markers,
+        title=f"w and b at lr {LEARNING_RATE} over {LONG_EPOCHS:,} epochs; dotted: least squares",
+        xlabel="epoch", ylabel="parameter value",
+    )
+    jl.plots.save_figure(fig, out_dir / "parameters.png")
+    hand, adam = runs["hand rule (hand dw/db + jl.optim.sgd)"], runs[f"optax.adam (lr {ADAM_RATES[-1]})"]
+    fig = jl.plots.plot_regression_fit(
+        data["x"], data["y"], {
+            "least squares (closed form)": (w_star, b_star),
+            f"seed: {EPOCHS} epochs, lr {LEARNING_RATE}": (float(hand.params["w"]), float(hand.params["b"])),
+            f"Adam lr {ADAM_RATES[-1]}, {EPOCHS} epochs": (float(adam.params["w"]), float(adam.params["b"])),
+            "true line": (3.0, 2.0),
+        },
+        reference="least squares (closed form)",
+        title="The data and the fitted lines (top); each line minus least squares (bottom)",
+    )
+    jl.plots.save_figure(fig, out_dir / "fit.png")
+
+
 def run(out_dir: Path, quick: bool) -> dict[str, Any]:
     """Hand vs autodiff gradients, four training runs, least squares; three figures."""
     del quick  # 1,000 epochs of 100 points take milliseconds once compiled
@@ -78,8 +124,6 @@ def run(out_dir: Path, quick: bool) -> dict[str, Any]:
     w_star, b_star = least_squares(data["x"], data["y"])
     # One compiled call each instead of dozens of eagerly dispatched operations.
     loss_star = float(jax.jit(loss_fn)({"w": jnp.asarray(w_star), "b": jnp.asarray(b_star)}, x, y))
-    hand_loss, hand_grads = jax.jit(jl.manual.linear_regression_grad)(start, x, y)
-    auto_loss, auto_grads = jax.jit(jax.value_and_grad(loss_fn))(start, x, y)
 
     # optax.sgd runs LONG_EPOCHS once; its first EPOCHS epochs are the seed's run.
     long_run = jl.fit(loss_fn, start, optax.sgd(LEARNING_RATE), steps=LONG_EPOCHS, args=(x, y),
@@ -106,38 +150,9 @@ def run(out_dir: Path, quick: bool) -> dict[str, Any]:
     contraction = 1 - LEARNING_RATE * eigenvalues[0]
     sgd_at_bound_fraction = jl.fit(loss_fn, start, optax.sgd(0.5 * rate_bound), steps=EPOCHS, args=(x, y))
 
-    half_label = f"optax.sgd (lr {0.5 * rate_bound:.3f}, half the stability bound)"
-    # Below ~100 ulps of the minimum the difference is rounding noise (0, ±1e-17): draw it flat there.
-    floor = 100 * np.finfo(np.float64).eps * loss_star
-    curves = {name: np.maximum(np.asarray(run.losses) - loss_star, floor) for name, run in runs.items()}
-    curves[half_label] = np.maximum(np.asarray(sgd_at_bound_fraction.losses) - loss_star, floor)
-    fig = jl.plots.plot_loss_curves(
-        curves, title=f"Loss above the least-squares minimum, same data and start, {EPOCHS} epochs",
-        xlabel="epoch", ylabel=f"MSE − MSE(least squares), log scale (floor {floor:.0e}: rounding)",
-    )
-    jl.plots.save_figure(fig, out_dir / "loss.png")
-    markers = {f"the seed stops (epoch {EPOCHS})": EPOCHS}
-    if epochs_to_tolerance > 0:
-        markers[f"within {TOLERANCE:g} of least squares (epoch {epochs_to_tolerance})"] = epochs_to_tolerance
-    fig = jl.plots.plot_parameter_paths(
-        {"w": w_long, "b": b_long}, targets={"w": w_star, "b": b_star}, markers=markers,
-        title=f"w and b at lr {LEARNING_RATE} over {LONG_EPOCHS:,} epochs; dotted: least squares",
-        xlabel="epoch", ylabel="parameter value",
-    )
-    jl.plots.save_figure(fig, out_dir / "parameters.png")
-    adam_best = f"optax.adam (lr {ADAM_RATES[-1]})"
-    fig = jl.plots.plot_regression_fit(
-        data["x"], data["y"], {
-            "least squares (closed form)": (w_star, b_star),
-            f"seed: {EPOCHS} epochs, lr {LEARNING_RATE}": (float(hand.params["w"]), float(hand.params["b"])),
-            f"Adam lr {ADAM_RATES[-1]}, {EPOCHS} epochs": (float(runs[adam_best].params["w"]),
-                                                          float(runs[adam_best].params["b"])),
-            "true line": (3.0, 2.0),
-        },
-        reference="least squares (closed form)",
-        title="The data and the fitted lines (top); each line minus least squares (bottom)",
-    )
-    jl.plots.save_figure(fig, out_dir / "fit.png")
+    curves = dict(runs)
+    curves[f"optax.sgd (lr {0.5 * rate_bound:.3f}, half the stability bound)"] = sgd_at_bound_fraction
+    _figures(out_dir, data, curves, loss_star, (w_long, b_long), (w_star, b_star), epochs_to_tolerance)
 
     target = {"w": w_star, "b": b_star}
     run_rows = {name: {"w": float(run.params["w"]), "b": float(run.params["b"])} for name, run in runs.items()}
@@ -146,12 +161,7 @@ def run(out_dir: Path, quick: bool) -> dict[str, Any]:
         "start": {"w": data["w0"], "b": data["b0"]},
         "learning_rate": LEARNING_RATE,
         "epochs": EPOCHS,
-        "gradient_at_start": {
-            "hand": {"loss": float(hand_loss), "dw": float(hand_grads["w"]), "db": float(hand_grads["b"])},
-            "autodiff": {"loss": float(auto_loss), "dw": float(auto_grads["w"]), "db": float(auto_grads["b"])},
-            "max_abs_difference": float(max(abs(hand_grads["w"] - auto_grads["w"]),
-                                            abs(hand_grads["b"] - auto_grads["b"]))),
-        },
+        "gradient_at_start": _gradient_at_start(start, x, y),
         "seed_printout": [
             {"epoch": epoch, "loss": float(hand.losses[epoch]),
              "w": float(_history(hand, "w")[epoch + 1]), "b": float(_history(hand, "b")[epoch + 1])}

@@ -38,7 +38,7 @@ import optax
 import jaxopt_lessons as jl
 
 from ._common import SEEDS, default_dtype, key_index, positive_int, say, show_progress
-from ._markdown import figure_link, markdown_table, median_range, plural
+from ._markdown import edge_note, figure_link, markdown_table, median_range, plural
 from ._stats import at_best, compare, seed_table, spread
 
 TITLE = "LoRA: fine-tuning through low-rank adapters"
@@ -397,7 +397,9 @@ def report(metrics: dict[str, Any]) -> str:
         f"{metrics['steps']} Adam steps at each learning rate of {', '.join(f'{r:g}' for r in metrics['learning_rates'])} "
         "(one `jl.sweep` for full fine-tuning, one for every rank at once; adapters on all three weight matrices, "
         "`optax.multi_transform` with `optax.set_to_zero()` on the base) and is reported at its own best rate "
-        "(lowest median final loss)" + _edge_note(metrics) + ". "
+        "(lowest median final loss)."
+        + edge_note([name for name, m in metrics["methods"].items() if m["best"] is not None and m["best"]["edge"]])
+        + " "
         "Cells: median over the starts, lowest–highest in brackets.\n\n"
         + markdown_table(["Model", "trainable params", "of full", "best lr", "new-task loss", "new-task test acc.",
                           "old-task loss", "base bit-identical after training", "against full fine-tuning"], rows)
@@ -417,15 +419,6 @@ def report(metrics: dict[str, Any]) -> str:
                       "each method at its own best learning rate (median, bars: lowest–highest over the starts); "
                       "dashed and shaded: full fine-tuning, dotted: the frozen base")
     )
-
-
-def _edge_note(metrics: dict[str, Any]) -> str:
-    """Which methods' best rate is the grid's largest or smallest (the optimum may lie beyond)."""
-    at_edge = [name for name, m in metrics["methods"].items() if m["best"] is not None and m["best"]["edge"]]
-    if not at_edge:
-        return ""
-    return (f"; for {', '.join(at_edge)} the best rate is at the edge of the grid, so a rate beyond it might do "
-            "better")
 
 
 def _rank_sentence(metrics: dict[str, Any]) -> str:

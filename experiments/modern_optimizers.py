@@ -39,7 +39,7 @@ import numpy as np
 import jaxopt_lessons as jl
 
 from ._common import SEEDS, say, show_progress
-from ._markdown import figure_link, join_words, markdown_table, median_range, plural
+from ._markdown import edge_note, figure_link, join_words, markdown_table, median_range, plural
 from ._problems import (
     MOONS_OPTIONS,
     OPTIMIZERS,
@@ -283,7 +283,8 @@ def report(metrics: dict[str, Any]) -> str:
         f"within {metrics['good_factor']:g}× of the best median.\n\n"
         + markdown_table(["Optimizer", "best lr", "final loss there", "test accuracy there", "statuses there",
                           "good range", "largest lr with no diverged start", "diverged runs"], rows)
-        + "\n" + _ranking_sentence(metrics) + _edge_sentence(opts) + "\n\n"
+        + "\n" + _ranking_sentence(metrics)
+        + edge_note([name for name, o in opts.items() if o["best"] is not None and o["best"]["edge"]]) + "\n\n"
         + twins
         + figure_link("modern_optimizers", "sweep.png",
                       "Median final loss against learning rate per optimizer (log–log) with the lowest–highest "
@@ -292,14 +293,6 @@ def report(metrics: dict[str, Any]) -> str:
         + figure_link("modern_optimizers", "best_curves.png",
                       "Median loss curve of each optimizer at its best learning rate, with the lowest–highest band")
     )
-
-
-def _edge_sentence(opts: dict[str, Any]) -> str:
-    at_edge = [name for name, o in opts.items() if o["best"] is not None and o["best"]["edge"]]
-    if not at_edge:
-        return ""
-    return (f" For {', '.join(at_edge)} the best rate is at the edge of the grid: a rate beyond it might do "
-            "better.")
 
 
 def _ranking_sentence(metrics: dict[str, Any]) -> str:

@@ -53,7 +53,7 @@ from ._common import (
     say,
     show_progress,
 )
-from ._markdown import figure_link, markdown_table, median_range, plural
+from ._markdown import edge_note, figure_link, markdown_table, median_range, plural
 from ._stats import at_best, seed_table, spread
 
 TITLE = "Scaling laws: loss against model size is a power law"
@@ -367,7 +367,7 @@ def report(metrics: dict[str, Any]) -> str:
         f"Adam for {metrics['steps']} full-batch steps; each width keeps the rate with the best median training "
         "loss. Cells: median over the starts, lowest–highest in brackets.\n\n"
         + markdown_table(["width N", "parameters", "best lr", "train MSE", "held-out MSE", "power-law fit"], rows)
-        + _edge_note(metrics)
+        + "\n" + edge_note([f"width {w['width']}" for w in metrics["widths"].values() if w["best_lr_at_edge"]]).lstrip()
         + f"\nWidths whose median held-out loss is above {metrics['fit_below']:g}× the trivial loss barely beat a "
         f"constant and are left out of the fit (shown hollow in the figure): {not_fitted or 'none'}. "
         + (f"{below} {end} at or below the fitted floor c, so the L − c axis (log scale) cannot show "
@@ -388,14 +388,6 @@ def report(metrics: dict[str, Any]) -> str:
                       "grey dot, the fit drawn over the fitted widths only with its bootstrap band; right: L − c, "
                       "a straight line of slope −α")
     )
-
-
-def _edge_note(metrics: dict[str, Any]) -> str:
-    at_edge = [str(w["width"]) for w in metrics["widths"].values() if w["best_lr_at_edge"]]
-    if not at_edge:
-        return ""
-    return (f"\nFor width{'s' if len(at_edge) > 1 else ''} {', '.join(at_edge)} the best rate is at an edge of "
-            "the grid, so a rate beyond it might lower that width's loss.\n")
 
 
 def corrections(metrics: dict[str, Any]) -> list[str]:
