@@ -221,6 +221,7 @@ def run(out_dir: Path, quick: bool) -> dict[str, Any]:
     return {
         "steps": steps,
         "learning_rates": rates,
+        "n_learning_rates": int(rates.size),
         "n_seeds": SEEDS,
         "n_lanes": result.n_lanes,
         "n_hand_twins": len(agreement),
@@ -275,7 +276,7 @@ def report(metrics: dict[str, Any]) -> str:
     n = plural(metrics["n_seeds"], "random start")
     return (
         f"One `jl.sweep` of {metrics['n_lanes']:,} full training runs: 5 optax optimizers × {n} × "
-        f"{len(rates)} learning rates from {rates[0]:g} to {rates[-1]:g}, {metrics['steps']} full-batch steps each, "
+        f"{metrics['n_learning_rates']} learning rates from {rates[0]:g} to {rates[-1]:g}, {metrics['steps']} full-batch steps each, "
         f"on lesson 8's problem (median initial loss {metrics['initial_loss']:.4f}). AdamW uses weight decay "
         f"{metrics['weight_decay_adamw']}; the other hyperparameters are optax's defaults. *Best lr*: the rate with "
         "the lowest median final loss over the starts, among rates where no start diverged. Cells give the median "
@@ -320,7 +321,8 @@ def corrections(metrics: dict[str, Any]) -> list[str]:
         return []
     parts = ", ".join(f"{name} {_cell(opts[name]['best'])} at lr {opts[name]['best']['learning_rate']:.3g}"
                       for name in metrics["ranking_by_median_loss"])
-    adamw = {"lower": "below Adam's", "higher": "above Adam's", "overlap": "within Adam's seed spread"}.get(
+    adamw = {"lower": "below Adam's whole range", "higher": "above Adam's whole range",
+             "overlap": "within Adam's seed spread"}.get(
         metrics["adamw_vs_adam"], "not comparable with Adam's")
     beaten = [name for name, verdict in metrics["winner_vs"].items() if verdict == "lower"]
     return [

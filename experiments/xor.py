@@ -137,6 +137,7 @@ def run(out_dir: Path, quick: bool) -> dict[str, Any]:
         "loss_at_2000": float(hand_losses[2000]),
         "sweep": {
             "learning_rates": rates,
+            "n_rates": len(rates),
             "seeds": settings["seeds"],
             "steps": settings["steps"],
             "n_lanes": int(lane_rates.size),
@@ -148,6 +149,7 @@ def run(out_dir: Path, quick: bool) -> dict[str, Any]:
                             "fraction": float(np.max(fractions[name]))} for name in fractions},
             "seed_lr_sgd_fraction": fractions["sgd"][rates.index(SEED_LR)],
             "always_solving_gap": _always_solving_gap(rates, fractions),
+            "always_solving": {name: _always_solving(rates, fractions[name]) for name in fractions},
         },
     }
 
@@ -181,7 +183,7 @@ def report(metrics: dict[str, Any]) -> str:
         "sweep below repeats the comparison over many random starts.\n"
         + figure_link("xor", "loss.png", "Loss per epoch from the seed's start (log scale)")
         + f"\n**How lucky was the seed's start?** `jl.sweep` trained {sweep['n_lanes']:,} networks — "
-        f"{len(sweep['learning_rates'])} learning rates × {sweep['seeds']} random starts (`init_mlp(key, "
+        f"{sweep['n_rates']} learning rates × {sweep['seeds']} random starts (`init_mlp(key, "
         f"[2, 4, 1], scale={INIT_SCALE})`) × SGD and Adam, {sweep['steps']:,} epochs each, as lanes of one "
         "compiled batch per optimizer. A run solves XOR when all four rounded predictions are right.\n\n"
         + markdown_table(["lr", "SGD solved", "SGD diverged", "Adam solved", "Adam diverged"], sweep_rows)
@@ -193,17 +195,23 @@ def report(metrics: dict[str, Any]) -> str:
     )
 
 
-def _range_phrase(rates: list[float], fractions: list[float]) -> str | None:
-    """'for every lr from a to b' (or 'at k of the n rates from a to b') where the fraction is 1."""
+def _always_solving(rates: list[float], fractions: list[float]) -> dict[str, Any] | None:
+    """Where the fraction solved is 1: the lowest and highest such rate, how many, and how many lie between."""
     full = [index for index, fraction in enumerate(fractions) if fraction == 1.0]
     if not full:
         return None
-    low, high = rates[full[0]], rates[full[-1]]
-    if full[0] == full[-1]:
-        return f"only at lr {low:.3g}"
-    if len(full) == full[-1] - full[0] + 1:
-        return f"for every lr from {low:.3g} to {high:.3g}"
-    return f"at {len(full)} of the {full[-1] - full[0] + 1} rates from {low:.3g} to {high:.3g}"
+    return {"low": rates[full[0]], "high": rates[full[-1]], "count": len(full), "span": full[-1] - full[0] + 1}
+
+
+def _range_phrase(entry: dict[str, Any] | None) -> str | None:
+    """'for every lr from a to b' (or 'at k of the n rates from a to b') where every start is solved."""
+    if entry is None:
+        return None
+    if entry["span"] == 1:
+        return f"only at lr {entry['low']:.3g}"
+    if entry["count"] == entry["span"]:
+        return f"for every lr from {entry['low']:.3g} to {entry['high']:.3g}"
+    return f"at {entry['count']} of the {entry['span']} rates from {entry['low']:.3g} to {entry['high']:.3g}"
 
 
 def _trend_sentence(sweep: dict[str, Any]) -> str:
@@ -211,7 +219,7 @@ def _trend_sentence(sweep: dict[str, Any]) -> str:
     rates = sweep["learning_rates"]
     parts = []
     for label, name in (("SGD", "sgd"), ("Adam", "adam")):
-        phrase = _range_phrase(rates, sweep["fraction_solved"][name])
+        phrase = _range_phrase(sweep["always_solving"][name])
         parts.append(f"{label} solves every start {phrase}" if phrase else f"{label} never solves every start")
     text = "; ".join(parts) + f" (the grid spans {rates[0]:.3g}–{rates[-1]:.3g})."
     gap = sweep.get("always_solving_gap")
