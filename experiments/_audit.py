@@ -18,7 +18,7 @@ from typing import Any
 
 # A number as printed: optional sign (ASCII or the typographic minus), digits with optional
 # thousands separators, decimals, exponent, percent. Not part of a word or identifier (x64, A1).
-NUMBER = re.compile(r"(?<![\w.])[-−]?\d{1,3}(?:,\d{3})+(?:\.\d+)?%?|(?<![\w.])[-−]?\d+(?:\.\d+)?(?:e[-+]?\d+)?%?(?![\w])")
+NUMBER = re.compile(r"(?<![\w.])[-−]?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?(?:e[-+]?\d+)?%?(?![\w,]\d|\w|\.\d)")
 
 
 def _values(tree: Any) -> Iterator[float]:
@@ -88,3 +88,28 @@ def unbacked_numbers(text: str, metrics: Any, source: str = "") -> list[str]:
         if nearest == len(values) or values[nearest] > printed + tolerance:
             missing.append(token)
     return missing
+
+
+def audit_lesson(out: Any, name: str, package: str = "experiments") -> list[str]:
+    """:func:`unbacked_numbers` of lesson ``name``'s report and corrections, from ``<out>/<name>/metrics.json``.
+
+    The runner calls it after every successful lesson (a full run is checked too, not only
+    the quick runs of the tests) and warns about what it returns.
+
+    Returns:
+      The unbacked tokens (empty when every number is backed or the lesson has no metrics).
+    """
+    import inspect
+    import json
+    from pathlib import Path
+
+    from ._layout import METRICS_FILE, RUN_KEY, import_lesson
+
+    path = Path(out) / name / METRICS_FILE
+    if not path.exists():
+        return []
+    metrics = {key: value for key, value in json.loads(path.read_text(encoding="utf-8")).items() if key != RUN_KEY}
+    module = import_lesson(name, package)
+    text = module.report(metrics) if hasattr(module, "report") else ""
+    text += "\n" + "\n".join(getattr(module, "corrections", lambda _: [])(metrics))
+    return unbacked_numbers(text, metrics, inspect.getsource(module))

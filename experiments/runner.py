@@ -231,6 +231,19 @@ def _say(message: str) -> None:
     print(message, flush=True)
 
 
+def _warn_unbacked(name: str, out: Path, package: str) -> None:
+    """A warning on stderr when the lesson's report prints numbers its metrics do not hold."""
+    from ._audit import audit_lesson
+
+    try:
+        missing = audit_lesson(out, name, package)
+    except Exception as error:  # the audit must never stop a run
+        missing = [f"(audit failed: {error!r})"]
+    if missing:
+        print(f"warning: {name}'s report prints numbers its metrics.json does not hold: {', '.join(missing)}",
+              file=sys.stderr, flush=True)
+
+
 def main(
     argv: Sequence[str] | None = None,
     *,
@@ -281,6 +294,8 @@ def main(
             _say(f"{'':>{2 * width + 3}} {verdict} in {outcome.seconds:.1f} s, {figures}")
             if not outcome.ok:
                 print(outcome.error, file=sys.stderr, flush=True)
+            else:
+                _warn_unbacked(name, out, package)
     except KeyboardInterrupt:
         # Ctrl-C: the report still reflects every lesson that finished.
         report_path = write_report(out, lessons=lessons, package=package)

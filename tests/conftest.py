@@ -110,5 +110,5 @@ def check_lesson_outputs(results, name: str, figures: list[str], *, require_corr
 
     from experiments._audit import unbacked_numbers
 
-    assert unbacked_numbers(text + "\n".join(items), lesson_metrics, inspect.getsource(module)) == []
+    assert unbacked_numbers(text + "\n" + "\n".join(items), lesson_metrics, inspect.getsource(module)) == []
     assert module.TITLE in experiments.report.build_report(results.out)

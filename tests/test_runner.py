@@ -320,3 +320,13 @@ def test_lesson_progress_lines_go_to_stderr(capsys):
     captured = capsys.readouterr()
     assert captured.out == "" and captured.err.strip() == "sweep: 5 optimizers x 5 starts"
     assert _common.show_progress() is False  # no progress bar when stderr is not a terminal (tests, logs)
+
+
+def test_runner_warns_when_a_report_prints_a_number_its_metrics_lack(fake_package, tmp_path, capsys):
+    out = tmp_path / "results"
+    assert run_main(["first", "--out", out], fake_package) == 0
+    assert "warning" not in capsys.readouterr().err  # "measured value 1.5": 1.5 is in the metrics
+    module = runner.import_lesson("first", fake_package)
+    module.report = lambda metrics: "measured value 2.75"  # a number run() never returned
+    assert run_main(["first", "--out", out], fake_package) == 0
+    assert "warning: first's report prints numbers its metrics.json does not hold: 2.75" in capsys.readouterr().err
