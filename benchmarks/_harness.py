@@ -214,6 +214,20 @@ def wait_for_quiet(max_wait: float, busy_limit: float = 0.25) -> float:
 QUIET_WAIT = 0.0
 """Seconds each timed call may wait for a quiet machine (``wait_for_quiet``); the scripts' ``--wait-quiet``."""
 
+MIN_QUIET = 2
+"""Rounds continue past ``rounds`` (up to ``MAX_ROUNDS_FACTOR`` times as many) until every row
+has this many quiet calls (only while waiting for quiet is on)."""
+
+MAX_ROUNDS_FACTOR = 3
+
+
+def _enough_quiet(workers: Sequence[Any]) -> bool:
+    if QUIET_WAIT <= 0:
+        return True
+    return all(sum(b is not None and b <= QUIET for b in w.row.result.get("busy_before", [])) >= MIN_QUIET
+               for w in workers)
+
+
 QUIET = 0.25
 """A call counts as *quiet* when at most this fraction of the CPUs was busy just before it."""
 
@@ -256,7 +270,8 @@ def measure(rows: Sequence[Row], rounds: int, engines: dict[str, Path | None], *
                 continue
             row.result["times"] = []
             workers.append(worker)
-        for round_index in range(rounds):
+        round_index = 0
+        while round_index < rounds or (round_index < MAX_ROUNDS_FACTOR * rounds and not _enough_quiet(workers)):
             shift = round_index % max(len(workers), 1)  # rotate the order: no row is always first
             for worker in workers[shift:] + workers[:shift]:
                 busy = wait_for_quiet(QUIET_WAIT) if QUIET_WAIT > 0 else None
@@ -269,8 +284,10 @@ def measure(rows: Sequence[Row], rounds: int, engines: dict[str, Path | None], *
                 result["recompile_s"] = result.get("recompile_s", 0.0) + timed["recompile_s"]
                 if "seconds" not in result or ns < 1e9 * result["seconds"] / result["lane_steps"]:
                     result["seconds"], result["lane_steps"] = timed["seconds"], timed["lane_steps"]
+            round_index += 1
             if verbose:
-                print(f"  round {round_index + 1}/{rounds} done", file=sys.stderr, flush=True)
+                print(f"  round {round_index} done (quiet calls: "
+                      f"{', '.join(quiet_rounds(worker.row) for worker in workers)})", file=sys.stderr, flush=True)
         for worker in workers:
             worker.row.result.update(worker.ask("finish"))
     finally:

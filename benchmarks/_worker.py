@@ -1,10 +1,10 @@
 """One benchmark row in a fresh process (started by ``_harness.measure``, not by hand).
 
-Usage: ``python benchmarks/_worker.py [--old-engine PATH] module:function CONFIG_JSON``.
-``module:function`` builds the row's case from the config (a dict). With
-``--old-engine`` the old checkout's ``jaxopt_lessons`` is imported instead of this
-one, and the CPU device count is asked of JAX directly (the old package predates
-``jl.use_cpu_cores``); otherwise ``_machine`` asks for one device per core.
+Usage: ``python benchmarks/_worker.py [--engine PATH] module:function CONFIG_JSON``.
+``module:function`` builds the row's case from the config (a dict). With ``--engine``
+the ``jaxopt_lessons`` under ``PATH`` is imported instead of this checkout's. One CPU
+device per core: ``_machine`` asks for them (``jl.use_cpu_cores``); a package that
+predates ``use_cpu_cores`` (the old engine) gets ``config["devices"]`` from JAX directly.
 """
 
 from __future__ import annotations
@@ -15,18 +15,18 @@ import sys
 
 
 def main(argv: list[str]) -> None:
-    config_index = 1
-    if argv[0] == "--old-engine":
+    if argv[0] == "--engine":
         sys.path.insert(0, argv[1])
         argv = argv[2:]
-        config = json.loads(argv[config_index])
+    config = json.loads(argv[1])
+    import jaxopt_lessons
+
+    if hasattr(jaxopt_lessons, "use_cpu_cores"):
+        import _machine  # noqa: F401  (one CPU device per core, before any JAX computation)
+    else:
         import jax
 
         jax.config.update("jax_num_cpu_devices", int(config["devices"]))
-    else:
-        import _machine  # noqa: F401  (one CPU device per core, before any JAX computation)
-
-        config = json.loads(argv[config_index])
     module, function = argv[0].split(":")
     from _harness import serve
 

@@ -243,7 +243,7 @@ def _realistic_legend(rounds: int, steps: int, old_lanes: int) -> str:
     return (
         f"{steps} full-batch steps per lane; SGD learning rates log-spaced in [1e-3, 10], Adam in [1e-5, 1] "
         "(float32). `warm` = the fastest of the row's interleaved warm calls for every lane (the loop's "
-        f"sample extrapolated), {rounds} rounds; `÷ bare vmap` = the row's time / the bare vmap's (1.10 = 10% "
+        f"sample extrapolated), at least {rounds} rounds (more while a row had fewer than 2 quiet calls); `÷ bare vmap` = the row's time / the bare vmap's (1.10 = 10% "
         "slower); `first call` = trace + compile + the run from a fresh process (the loop: its compile and "
         "first lane plus the other lanes at the warm rate = time to every lane's result); `compile` = "
         "trace/lower/compile time reported by `jax.monitoring`; `time to result × loop` = the loop's time to "
@@ -256,7 +256,7 @@ def _sizes_legend(rounds: int) -> str:
     return (
         "Lanes are learning rates (SGD); every row of a model uses the same steps. `MACs / lane-step` "
         "counts the matrix products of one forward and backward pass (no input gradient). Times are the "
-        f"fastest of {rounds} interleaved warm calls; `first call ... loop to result` = the loop's compile + "
+        f"fastest of at least {rounds} interleaved warm calls; `first call ... loop to result` = the loop's compile + "
         "first lane + every other lane at its warm rate. `sweep × loop` > 1: the sweep is faster than "
         "looping over lanes; `sweep ÷ bare` > 1: the sweep is slower than a bare `jit(vmap(lax.scan))`. "
         "`layout` is what the sweep chose automatically and its lanes per batch. `quiet calls`: of each "

@@ -51,23 +51,33 @@ RESULTS = Path(__file__).resolve().parent / "results"
 PROBLEMS = {
     "mlp": {"problem": "mlp", "sizes": [64, 32, 10], "samples": 256, "optimizer": "sgd", "lanes": 1024, "steps": 200},
     "xor": {"problem": "xor", "optimizer": "sgd", "lanes": 1024, "steps": 10_000},
+    "wide": {"problem": "mlp", "sizes": [784, 256, 10], "samples": 256, "optimizer": "sgd", "lanes": 16, "steps": 50},
 }
 
 
 def interleave(variants: dict[str, Callable[[int], object]], rounds: int) -> dict[str, list[float]]:
-    """Seconds of every round of every variant (after one untimed warm-up call each), interleaved."""
+    """Seconds of every round of every variant (after one untimed warm-up call each), interleaved.
+
+    With ``--wait-quiet``, each call first waits for an idle machine, and rounds go on
+    (up to ``MAX_ROUNDS_FACTOR`` times ``rounds``) until every variant had ``MIN_QUIET`` quiet calls.
+    """
     for run in variants.values():
         run(0)
     times: dict[str, list[float]] = {name: [] for name in variants}
+    quiet = dict.fromkeys(variants, 0)
     names = list(variants)
-    for index in range(rounds):
-        if _harness.QUIET_WAIT > 0:
-            _harness.wait_for_quiet(_harness.QUIET_WAIT)
+    index = 0
+    waiting = _harness.QUIET_WAIT > 0
+    while index < rounds or (waiting and index < _harness.MAX_ROUNDS_FACTOR * rounds
+                             and min(quiet.values()) < _harness.MIN_QUIET):
         order = names[index % len(names):] + names[:index % len(names)]
         for name in order:
+            if waiting:
+                quiet[name] += _harness.wait_for_quiet(_harness.QUIET_WAIT) <= _harness.QUIET
             start = time.perf_counter()
             variants[name](index + 1)
             times[name].append(time.perf_counter() - start)
+        index += 1
     return times
 
 
@@ -604,7 +614,7 @@ def main(argv: list[str] | None = None) -> int:
 
     config = {**PROBLEMS[args.problem], "devices": N_DEVICES, "sample": 4}
     if args.quick:
-        config.update(lanes=64, steps=40 if args.problem == "mlp" else 500)
+        config.update(lanes=64 if args.problem != "wide" else 4, steps={"mlp": 40, "wide": 10}.get(args.problem, 500))
     config.update({key: value for key, value in (("lanes", args.lanes), ("steps", args.steps)) if value})
     rounds = 2 if args.quick else args.rounds
     sections = [name.strip() for name in args.section.split(",") if name.strip()]
