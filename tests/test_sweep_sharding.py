@@ -63,7 +63,7 @@ CHILD = SETUP + textwrap.dedent(
         lanes = kernel.LaneInputs(driver.put_lanes(np.full(4, 0.1, np.float32), sharding),
                                   driver.put_lanes(np.zeros(4, np.int32), sharding), {})
         carry = kernel.build_program(spec).init(lanes, api.shared_inputs(plan))
-        flat = carry.params  # every lane's parameters raveled: (lanes, P) or (P, lanes)
+        flat = jax.tree_util.tree_leaves(carry.params)[0]  # a pytree leaf (vmap) or the raveled (P, lanes)
         assert len(flat.sharding.device_set) == 2
         assert [s.data.shape[axis] for s in flat.addressable_shards] == [2, 2]
     print("ok")

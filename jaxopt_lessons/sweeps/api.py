@@ -247,7 +247,7 @@ def sweep(
     bar = tqdm(total=outputs.losses.shape[0] * plan.steps, unit="lane-step", unit_scale=True, disable=not progress,
                desc="sweep", dynamic_ncols=True)
     try:
-        for spec, batch in _batches(plan, max_lanes_per_batch, saved):
+        for spec, batch in _batches(plan, max_lanes_per_batch, saved, early_stop):
             bar.set_description(f"sweep {outputs_name(plan, batch)}")
             run_batch(build_program(spec), spec, batch, shared, outputs, dtype=plan.dtype, bar=bar,
                       early_stop=early_stop, rules=plan.rules, keep_params=plan.keep_params, checkpoint=saved)
@@ -277,11 +277,12 @@ def _outputs(plan: SweepPlan) -> Outputs:
     return Outputs(n_lanes, plan.n_records, loss_dtype, eval_dtype, flat if plan.keep_params else None)
 
 
-def _batches(plan: SweepPlan, requested: int | None, saved: Checkpoint | None) -> Iterator[tuple[KernelSpec, Batch]]:
+def _batches(plan: SweepPlan, requested: int | None, saved: Checkpoint | None,
+             early_stop: bool) -> Iterator[tuple[KernelSpec, Batch]]:
     """Every batch of every optimizer, in lane order, with its compiled program's settings."""
     number = 0
     for index, (name, factory) in enumerate(plan.factories.items()):
-        spec = kernel_spec(plan, factory)
+        spec = kernel_spec(plan, factory, early_stop=early_stop)
         per_lane = lane_bytes(spec, plan.example, plan.args, list(plan.hyperparams), plan.dtype)
         size = lanes_per_batch(requested, plan.lanes_per_optimizer, plan.devices, per_lane)
         size = size if saved is None else saved.lanes_per_batch(name, size)
@@ -293,13 +294,14 @@ def _batches(plan: SweepPlan, requested: int | None, saved: Checkpoint | None) -
             number += 1
 
 
-def kernel_spec(plan: SweepPlan, factory: Factory) -> KernelSpec:
-    """The compiled program's settings for one optimizer of ``plan``."""
+def kernel_spec(plan: SweepPlan, factory: Factory, *, early_stop: bool = False) -> KernelSpec:
+    """The compiled program's settings for one optimizer of ``plan`` (``early_stop`` needs every chunk's loss)."""
     return KernelSpec(
         loss_fn=plan.loss_fn, grad_fn=plan.grad_fn, factory=factory, schedule=plan.schedule, eval_fn=plan.eval_fn,
         steps=plan.steps, record_every=plan.record_every, chunk_records=chunk_records(plan.n_records),
         unroll=plan.unroll, blowup=float(plan.rules.blowup), batch=plan.batch, layout=plan.layout,
-        devices=plan.devices, params=ParamsLayout.of(plan.example),
+        devices=plan.devices, params=ParamsLayout.of(plan.example, flat=plan.layout == "lanes_last"),
+        end_loss_every_chunk=early_stop,
     )
 
 
@@ -331,6 +333,10 @@ def _assemble(plan: SweepPlan, outputs: Outputs, *, complete: bool) -> SweepResu
     """
     n = int(np.sum(outputs.steps_run > 0)) if not complete else outputs.losses.shape[0]
     arrays = {name: value[:n] for name, value in outputs.arrays.items()}
+    if not complete:  # lanes cut short: their last record stands for the final value
+        for final, records in (("final_loss", "losses"), ("final_eval", "eval_losses")):
+            if final in arrays:
+                arrays[final] = np.where(np.isnan(arrays[final]), _last_finite(arrays[records]), arrays[final])
     stats = {name[6:]: value for name, value in arrays.items() if name.startswith("stats.")}
     steps_run = arrays["steps_run"]
     applied = stats.pop("applied", np.zeros(n, np.int64)).astype(np.int64)
@@ -370,3 +376,10 @@ def _assemble(plan: SweepPlan, outputs: Outputs, *, complete: bool) -> SweepResu
         complete=complete,
         steps_run=steps_run,
     )
+
+
+def _last_finite(records: np.ndarray) -> np.ndarray:
+    """Each row's last non-NaN record (NaN for a row without one)."""
+    reached = ~np.isnan(records)
+    last = records.shape[1] - 1 - np.argmax(reached[:, ::-1], axis=1)
+    return np.where(reached.any(axis=1), records[np.arange(records.shape[0]), last], np.nan)

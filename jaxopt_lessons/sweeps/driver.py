@@ -155,8 +155,10 @@ def run_batch(program: Program, spec: KernelSpec, batch: Batch, shared: Any, out
     if pending is not None:
         outputs.store_chunk(batch.where, *pending)
     if keep_params:
-        flat = to_host(carry.params)
-        outputs.params[batch.where] = (np.moveaxis(flat, -1, 0) if spec.layout == "lanes_last" else flat)[:count]
+        host = tree_to_host(carry.params)
+        if spec.layout == "lanes_last":
+            host = jax.tree_util.tree_map(lambda leaf: np.moveaxis(leaf, -1, 0), host)
+        outputs.params[batch.where] = spec.params.ravel_lanes(host)[:count]
     outputs.stopped_at = max(outputs.stopped_at, stopped_at)
     if checkpoint is not None:
         checkpoint.finish(batch.index, outputs.rows(batch.where))
