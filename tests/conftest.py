@@ -1,17 +1,15 @@
-"""Shared test helpers: keys, a float64 switch, one ``tree_allclose``."""
+"""Shared fixtures: keys, a float64 switch, a compile watch, the lessons' results (helpers: ``helpers.py``)."""
 
 from __future__ import annotations
 
 import json
 import os
-import sys
-from pathlib import Path
 
 os.environ.setdefault("MPLBACKEND", "Agg")
 
 import jax
-import numpy as np
 import pytest
+from helpers import experiments_package, on_compile_event
 
 
 @pytest.fixture
@@ -33,39 +31,23 @@ def x64():
         yield
 
 
-def tree_allclose(actual, expected, *, rtol: float = 1e-5, atol: float = 0.0) -> bool:
-    """True when two pytrees have the same structure and allclose leaves."""
-    if jax.tree_util.tree_structure(actual) != jax.tree_util.tree_structure(expected):
-        return False
-    return all(
-        np.shape(a) == np.shape(b) and np.allclose(np.asarray(a), np.asarray(b), rtol=rtol, atol=atol)
-        for a, b in zip(jax.tree_util.tree_leaves(actual), jax.tree_util.tree_leaves(expected))
-    )
-
-
-# --- lessons (tests/test_lessons_*.py) --------------------------------------------------
-
-REPO = Path(__file__).resolve().parents[1]
-
-
-def _experiments():
-    """The ``experiments`` package, which lives at the repository root, not in the package."""
-    if str(REPO) not in sys.path:
-        sys.path.insert(0, str(REPO))
-    import experiments.report
-    import experiments.runner
-
-    return experiments
-
-
 @pytest.fixture(scope="module")
+def compile_watch():
+    """Counts XLA compilations in ``helpers.compiles`` while the module's tests run (see ``no_compilation``)."""
+    jax.monitoring.register_event_duration_secs_listener(on_compile_event)
+    yield
+    jax.monitoring.unregister_event_duration_listener(on_compile_event)
+
+
+@pytest.fixture(scope="session")
 def results(tmp_path_factory):
     """``results(name)`` -> the lesson's metrics.json, running the lesson (quick) on first use.
 
-    Module-scoped: each test module runs each lesson it asks for once, into its own folder
-    (``results.out``), exactly as ``python -m experiments --quick`` runs it.
+    Session-scoped: each lesson runs once per test process, into one folder (``results.out``),
+    exactly as ``python -m experiments --quick`` runs it. A lesson's tests carry the mark
+    ``xdist_group(name)`` so that ``pytest -n`` sends them all to the same worker.
     """
-    runner = _experiments().runner
+    runner = experiments_package().runner
     out = tmp_path_factory.mktemp("results")
     cache = {}
 
@@ -78,37 +60,3 @@ def results(tmp_path_factory):
 
     get.out = out
     return get
-
-
-def check_lesson_outputs(results, name: str, figures: list[str], *, require_corrections: bool = False) -> None:
-    """A lesson's run wrote exactly ``figures`` (PNGs) and metrics, and its report links them all.
-
-    Also: the report quotes no NaN, the lesson has a title and the seed's words, its
-    corrections (required with ``require_corrections``) are non-empty strings, every number
-    in report and corrections comes from the metrics (``experiments._audit``), and the
-    combined REPORT.md includes the lesson's title.
-    """
-    experiments = _experiments()
-    metrics = results(name)
-    folder = results.out / name
-    assert metrics["_run"]["quick"] is True
-    assert sorted(metrics["_run"]["figures"]) == figures
-    for figure in figures:
-        assert (folder / figure).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    module = experiments.runner.import_lesson(name)
-    lesson_metrics = {k: v for k, v in metrics.items() if k != "_run"}
-    text = module.report(lesson_metrics)
-    for figure in figures:
-        assert f"({name}/{figure})" in text  # every figure is linked, relative to the results folder
-    assert "nan" not in text.lower().replace("nanmedian", "")
-    assert module.TITLE and module.SEED_SAYS
-    items = getattr(module, "corrections", lambda m: [])(lesson_metrics)
-    assert all(isinstance(item, str) and item for item in items)
-    assert items or not require_corrections
-    # Every number the report and corrections print is held by the metrics (or is fixed prose).
-    import inspect
-
-    from experiments._audit import unbacked_numbers
-
-    assert unbacked_numbers(text + "\n" + "\n".join(items), lesson_metrics, inspect.getsource(module)) == []
-    assert module.TITLE in experiments.report.build_report(results.out)

@@ -12,7 +12,6 @@ unpickled) and the command line (one line on stderr, exit status 2, no traceback
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import json
 import os
@@ -27,6 +26,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
+from helpers import no_compilation
 
 import jaxopt_lessons as jl
 from jaxopt_lessons import cli, manual, models, problems
@@ -34,29 +34,7 @@ from jaxopt_lessons.sweeps import StatusRules
 
 ROOT = Path(__file__).resolve().parents[1]
 
-# --- watching for compilation ---------------------------------------------------------
-
-_COMPILE_EVENT = "/jax/core/compile/backend_compile_duration"
-_compiles: list[str] = []
-
-
-def _on_event(name: str, duration: float, **kwargs) -> None:
-    if name == _COMPILE_EVENT:
-        _compiles.append(name)
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _compile_listener():
-    jax.monitoring.register_event_duration_secs_listener(_on_event)
-    yield
-    jax.monitoring.unregister_event_duration_listener(_on_event)
-
-
-@contextlib.contextmanager
-def no_compilation():
-    before = len(_compiles)
-    yield
-    assert len(_compiles) == before, "an XLA compilation ran before the bad input was rejected"
+pytestmark = pytest.mark.usefixtures("compile_watch")  # every call is watched (helpers.no_compilation)
 
 
 # --- arguments, built once at import ----------------------------------------------------

@@ -14,6 +14,7 @@ import numpy as np
 import optax
 import pytest
 import tqdm.auto
+from helpers import SWEEP_FIELDS, assert_same_sweep, interrupt_after
 
 import jaxopt_lessons as jl
 
@@ -21,6 +22,7 @@ X, Y = jl.datasets.xor()
 RATES = np.geomspace(1e-2, 10, 6)
 OPTIMIZERS = {"sgd": optax.sgd, "adam": optax.adam}
 SETTINGS = dict(steps=240, args=(X, Y), seeds=2, record_every=4, max_lanes_per_batch=4)  # 24 lanes, 6 batches
+CHECKED = (*SWEEP_FIELDS, "steps_run")
 
 
 def xor_loss(params, x, y):
@@ -39,38 +41,6 @@ def run(rates=RATES, **kwargs):
 @functools.cache
 def uninterrupted():
     return run()
-
-
-def interrupt_after(updates: int):
-    """A progress bar that raises KeyboardInterrupt at its ``updates``-th update (between chunks)."""
-
-    class Bar:
-        def __init__(self, *args, disable=False, **kwargs):
-            self.disable, self.n = disable, 0
-
-        def update(self, n):
-            self.n += 1
-            if self.n == updates and not self.disable:
-                raise KeyboardInterrupt
-
-        def set_postfix(self, **kwargs):
-            pass
-
-        def set_description(self, text):
-            pass
-
-        def close(self):
-            pass
-
-    return Bar
-
-
-def assert_bit_identical(a: jl.SweepResult, b: jl.SweepResult) -> None:
-    for name in ("learning_rates", "seeds", "optimizers", "losses", "final_loss", "status", "diverged_at", "steps_run"):
-        x, y = np.asarray(getattr(a, name)), np.asarray(getattr(b, name))
-        assert x.dtype == y.dtype and x.shape == y.shape and x.tobytes() == y.tobytes(), name
-    for x, y in zip(jax.tree_util.tree_leaves(a.params), jax.tree_util.tree_leaves(b.params)):
-        assert x.tobytes() == y.tobytes()
 
 
 def test_ctrl_c_hands_back_the_lanes_and_steps_done(monkeypatch):
@@ -100,8 +70,8 @@ def test_interrupted_checkpointed_sweep_resumes_bit_identical(tmp_path, monkeypa
             run(progress=True, checkpoint=tmp_path)
     files = sorted(p.name for p in tmp_path.iterdir())
     assert "manifest.json" in files and "running.npz" in files and "batch-000000.npz" in files
-    assert_bit_identical(run(checkpoint=tmp_path), uninterrupted())
-    assert_bit_identical(run(checkpoint=tmp_path), uninterrupted())  # a finished checkpoint replays
+    assert_same_sweep(run(checkpoint=tmp_path), uninterrupted(), CHECKED)
+    assert_same_sweep(run(checkpoint=tmp_path), uninterrupted(), CHECKED)  # a finished checkpoint replays
 
 
 def test_a_checkpoint_of_other_inputs_is_a_clear_error_unless_overwritten(tmp_path):
@@ -111,7 +81,7 @@ def test_a_checkpoint_of_other_inputs_is_a_clear_error_unless_overwritten(tmp_pa
     with pytest.raises(ValueError, match=r"steps differ"):
         run(checkpoint=tmp_path, steps=244)
     fresh = run(rates=RATES[:5], checkpoint=tmp_path, overwrite=True)
-    assert_bit_identical(fresh, run(rates=RATES[:5]))
+    assert_same_sweep(fresh, run(rates=RATES[:5]), CHECKED)
 
 
 def test_an_unreadable_checkpoint_file_is_named(tmp_path, monkeypatch):

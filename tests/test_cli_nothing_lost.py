@@ -19,12 +19,12 @@ import time
 import numpy as np
 import pytest
 import tqdm.auto
+from helpers import assert_same_sweep
 
 import jaxopt_lessons as jl
 from jaxopt_lessons import cli
 
 ARGV = ["sweep", "xor", "--optimizer", "adam,sgd", "--lr", "1e-2:10:4", "--seeds", "2", "--steps", "256"]
-SAVED = ("learning_rates", "seeds", "optimizers", "losses", "final_loss", "status", "diverged_at")
 
 
 def interrupt_after(updates: int):
@@ -42,12 +42,6 @@ def interrupt_after(updates: int):
             return super().update(n)
 
     return Bar
-
-
-def assert_same_bytes(a: jl.SweepResult, b: jl.SweepResult) -> None:
-    for name in SAVED:
-        x, y = np.asarray(getattr(a, name)), np.asarray(getattr(b, name))
-        assert x.dtype == y.dtype and x.shape == y.shape and x.tobytes() == y.tobytes(), name
 
 
 def _environment() -> dict[str, str]:
@@ -89,7 +83,7 @@ def test_ctrl_c_writes_the_partial_result_and_the_checkpoint_resumes_bit_for_bit
     capsys.readouterr()
     resumed, uninterrupted = jl.SweepResult.from_json(out), jl.SweepResult.from_json(whole)
     assert resumed.complete and resumed.n_lanes == 16
-    assert_same_bytes(resumed, uninterrupted)
+    assert_same_sweep(resumed, uninterrupted, params=False)
     # the partial result's records are the uninterrupted run's, as far as each lane got
     for lane in range(partial.n_lanes):
         done = int(partial.steps_run[lane]) // partial.record_every
@@ -189,5 +183,5 @@ def test_two_processes_equal_one_process_with_two_devices(tmp_path):
     single = subprocess.run([*argv, "--devices", "2", "--out", str(tmp_path / "single.json")], capture_output=True,
                             text=True, env=_environment(), timeout=240, check=False)
     assert single.returncode == 0, single.stderr
-    assert_same_bytes(jl.SweepResult.from_json(tmp_path / "process0.json"),
-                      jl.SweepResult.from_json(tmp_path / "single.json"))
+    assert_same_sweep(jl.SweepResult.from_json(tmp_path / "process0.json"),
+                      jl.SweepResult.from_json(tmp_path / "single.json"), params=False)

@@ -26,6 +26,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
+from helpers import assert_same_bits, assert_same_sweep
 
 import jaxopt_lessons as jl
 from jaxopt_lessons import manual, optim
@@ -76,31 +77,12 @@ CHILD = SETUP + textwrap.dedent(
 NS: dict = {}
 exec(SETUP, NS)
 
-SWEEP_FIELDS = ("learning_rates", "seeds", "optimizers", "losses", "final_loss", "status", "diverged_at")
-
-
-def assert_bits_equal(a, b, what: str) -> None:
-    a, b = np.asarray(a), np.asarray(b)
-    assert a.dtype == b.dtype and a.shape == b.shape, (what, a.dtype, b.dtype, a.shape, b.shape)
-    if a.dtype.kind in "fiub":
-        assert a.tobytes() == b.tobytes(), f"{what} differs bitwise"
-    else:
-        np.testing.assert_array_equal(a, b, err_msg=what)
-
-
-def assert_same_sweep(a: jl.SweepResult, b: jl.SweepResult) -> None:
-    for name in SWEEP_FIELDS:
-        assert_bits_equal(getattr(a, name), getattr(b, name), name)
-    leaves_a, leaves_b = jax.tree_util.tree_leaves(a.params), jax.tree_util.tree_leaves(b.params)
-    assert len(leaves_a) == len(leaves_b) > 0
-    for index, (x, y) in enumerate(zip(leaves_a, leaves_b)):
-        assert_bits_equal(x, y, f"params leaf {index}")
 
 
 def assert_same_fit(a: dict, b: dict) -> None:
     assert a.keys() == b.keys()
     for name in a:
-        assert_bits_equal(a[name], b[name], name)
+        assert_same_bits(a[name], b[name], name)
 
 
 @pytest.fixture(scope="module")

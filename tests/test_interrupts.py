@@ -20,6 +20,7 @@ import numpy as np
 import optax
 import pytest
 import tqdm.auto
+from helpers import assert_same_sweep
 
 import jaxopt_lessons as jl
 from jaxopt_lessons import cli
@@ -81,12 +82,6 @@ INTERRUPTS = [pytest.param(_raise_keyboard_interrupt, id="KeyboardInterrupt"),
               pytest.param(_send_sigint, id="SIGINT")]
 
 
-def assert_same_result(a: jl.SweepResult, b: jl.SweepResult) -> None:
-    for name in ("losses", "final_loss", "status", "diverged_at", "params"):
-        x, y = np.asarray(getattr(a, name)), np.asarray(getattr(b, name))
-        assert x.dtype == y.dtype and x.tobytes() == y.tobytes(), name
-
-
 @pytest.mark.parametrize("interrupt", INTERRUPTS)
 def test_ctrl_c_during_a_sweep_with_progress_stops_cleanly(interrupt, uninterrupted, monkeypatch, capsys):
     if signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
@@ -102,7 +97,7 @@ def test_ctrl_c_during_a_sweep_with_progress_stops_cleanly(interrupt, uninterrup
     assert float(START) == 5.0  # the caller's start is intact (not donated)
 
     monkeypatch.undo()
-    assert_same_result(run(progress=True), uninterrupted)  # nothing left half-done
+    assert_same_sweep(run(progress=True), uninterrupted)  # nothing left half-done
 
 
 def test_ctrl_c_in_the_command_line_is_one_line_exit_130_and_the_partial_result(tmp_path, monkeypatch, capsys):

@@ -10,23 +10,19 @@ be those numbers.
 from __future__ import annotations
 
 import functools
-import sys
-from pathlib import Path
 
 import jax
 import numpy as np
 import optax
+from helpers import check_lesson_outputs, experiments_package, lesson
 
-REPO = Path(__file__).resolve().parents[1]
-if str(REPO) not in sys.path:
-    sys.path.insert(0, str(REPO))
+import jaxopt_lessons as jl
 
-from conftest import check_lesson_outputs  # noqa: E402
-
-import jaxopt_lessons as jl  # noqa: E402
+experiments_package()  # `experiments` lives at the repository root, not in the package
 from experiments import momentum  # noqa: E402
 
 
+@lesson("momentum")
 def test_outputs_and_report(results):
     check_lesson_outputs(results, "momentum", ["effective_lr.png", "heatmap.png", "validation.png"],
                          require_corrections=True)
@@ -36,6 +32,7 @@ def test_outputs_and_report(results):
     assert [s["momentum"] for s in metrics["summaries"]] == config["momenta"]
 
 
+@lesson("momentum")
 def test_best_runs_equal_fit_with_the_same_batches(results, x64):
     metrics = results("momentum")
     config = {**momentum.settings(True), **{k: v for k, v in metrics["config"].items() if k in ("steps", "seeds")}}

@@ -1,7 +1,8 @@
 """Lessons 8–13 in quick mode: each writes its figures and metrics, and its claims hold.
 
-Every lesson runs once (module-scoped) through :func:`experiments.runner.run_lesson`, exactly
-as ``python -m experiments --quick`` runs it (float64). The expected values come from
+Every lesson runs once (the session-scoped ``results`` fixture) through
+:func:`experiments.runner.run_lesson`, exactly as ``python -m experiments --quick`` runs it
+(float64); ``helpers.SLOW_LESSONS`` says which are slow. The expected values come from
 independent computations here: a NumPy forward pass, a dense Hessian's eigenvalues, direct
 bit comparisons of parameters, closed-form power laws, optax itself.
 """
@@ -9,23 +10,18 @@ bit comparisons of parameters, closed-form power laws, optax itself.
 from __future__ import annotations
 
 import math
-import sys
-from pathlib import Path
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
+from helpers import check_lesson_outputs, experiments_package, lesson, lesson_marks
 from jax.flatten_util import ravel_pytree
 
-REPO = Path(__file__).resolve().parents[1]
-if str(REPO) not in sys.path:  # `experiments` lives at the repository root, not in the package
-    sys.path.insert(0, str(REPO))
+import jaxopt_lessons as jl
 
-from conftest import check_lesson_outputs  # noqa: E402
-
-import jaxopt_lessons as jl  # noqa: E402
+experiments_package()  # `experiments` lives at the repository root, not in the package
 from experiments import (  # noqa: E402
     _problems,
     deep_relu_adam,
@@ -45,15 +41,10 @@ EXPECTED_FIGURES = {
     "scaling_laws": ["power_law.png"],
 }
 
-
-SLOW_LESSONS = ("deep_relu_adam", "lr_finder", "edge_of_stability", "lora", "scaling_laws")
-"""Lessons whose quick run takes over ~10 s on 2 cores (several compiled sweeps over 5 seeds): marked slow,
-with the tests of their claims, so ``pytest -m "not slow"`` stays a quick loop; CI runs everything."""
 slow = pytest.mark.slow
 
 
-@pytest.mark.parametrize(
-    "name", [pytest.param(name, marks=slow) if name in SLOW_LESSONS else name for name in EXPECTED_FIGURES])
+@pytest.mark.parametrize("name", [pytest.param(name, marks=lesson_marks(name)) for name in EXPECTED_FIGURES])
 def test_lesson_writes_figures_metrics_and_report(results, name):
     check_lesson_outputs(results, name, EXPECTED_FIGURES[name], require_corrections=True)
 
@@ -71,7 +62,7 @@ def numpy_forward(layers, x):
     return h[:, 0]
 
 
-@slow
+@lesson("deep_relu_adam")
 def test_deep_relu_adam_hand_equals_optax_and_accuracy_is_right(results):
     metrics = results("deep_relu_adam")
     runs = metrics["one_start"]
@@ -94,7 +85,7 @@ def test_deep_relu_adam_hand_equals_optax_and_accuracy_is_right(results):
         assert accuracy > 0.9
 
 
-@slow
+@lesson("deep_relu_adam")
 def test_deep_relu_adam_seed_table_and_claims(results):
     metrics = results("deep_relu_adam")
     seeds = metrics["seeds"]
@@ -134,6 +125,7 @@ def test_good_range(medians, usable, expected):
     assert summary["good_fraction"] == pytest.approx(n_good / (high - low + 1))
 
 
+@lesson("modern_optimizers")
 def test_modern_optimizers_measurements(results):
     metrics = results("modern_optimizers")
     rates = np.array(metrics["learning_rates"])
@@ -167,7 +159,7 @@ def test_modern_optimizers_measurements(results):
 # --- lesson 10: range test against the sweep ---------------------------------------------
 
 
-@slow
+@lesson("lr_finder")
 def test_lr_finder_ratios_and_costs_are_consistent(results):
     metrics = results("lr_finder")
     rates = _problems.learning_rates(quick=True)
@@ -198,7 +190,7 @@ def test_nearest_index(value, expected):
 # --- lesson 11: sharpness hovers at 2/lr --------------------------------------------------
 
 
-@slow
+@lesson("edge_of_stability")
 def test_edge_of_stability_sharpness_matches_dense_hessian_and_hovers(results):
     metrics = results("edge_of_stability")
     with jax.enable_x64(True):
@@ -234,7 +226,7 @@ def test_edge_of_stability_sharpness_matches_dense_hessian_and_hovers(results):
 # --- lesson 12: only the adapters move ---------------------------------------------------
 
 
-@slow
+@lesson("lora")
 def test_lora_metrics(results):
     metrics = results("lora")
     assert metrics["n_seeds"] >= 5
@@ -369,7 +361,7 @@ def test_fit_power_law_fits_many_samples_at_once_as_if_alone():
         np.testing.assert_allclose(together[key], [fit[key] for fit in alone], rtol=1e-9)
 
 
-@slow
+@lesson("scaling_laws")
 def test_scaling_laws_measurements(results):
     metrics = results("scaling_laws")
     widths = list(metrics["widths"].values())

@@ -1,7 +1,8 @@
 """Lessons 1–7 in quick mode: each writes its figures and metrics, and its claims hold.
 
-Every lesson runs once (module-scoped) through :func:`experiments.runner.run_lesson`, exactly
-as ``python -m experiments --quick`` runs it (float64 inside ``jax.enable_x64``). The expected
+Every lesson runs once (the session-scoped ``results`` fixture) through
+:func:`experiments.runner.run_lesson`, exactly as ``python -m experiments --quick`` runs it
+(float64 inside ``jax.enable_x64``); ``helpers.SLOW_LESSONS`` says which are slow. The expected
 values come from independent computations in this file: NumPy re-runs of the seed's own
 loops, closed forms, a NumPy Adam, the normal equations.
 """
@@ -9,17 +10,12 @@ loops, closed forms, a NumPy Adam, the normal equations.
 from __future__ import annotations
 
 import math
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import check_lesson_outputs, experiments_package, lesson, lesson_marks
 
-REPO = Path(__file__).resolve().parents[1]
-if str(REPO) not in sys.path:  # `experiments` lives at the repository root, not in the package
-    sys.path.insert(0, str(REPO))
-
-from conftest import check_lesson_outputs  # noqa: E402
+experiments_package()  # `experiments` lives at the repository root, not in the package
 
 EXPECTED_FIGURES = {
     "derivatives": ["tangent.png"],
@@ -32,7 +28,7 @@ EXPECTED_FIGURES = {
 }
 
 
-@pytest.mark.parametrize("name", list(EXPECTED_FIGURES))
+@pytest.mark.parametrize("name", [pytest.param(name, marks=lesson_marks(name)) for name in EXPECTED_FIGURES])
 def test_lesson_writes_figures_metrics_and_report(results, name):
     check_lesson_outputs(results, name, EXPECTED_FIGURES[name])
 
@@ -69,6 +65,7 @@ def sigmoid(z):
 # --- lesson 1: derivatives --------------------------------------------------------------
 
 
+@lesson("derivatives")
 def test_derivatives_tangent_and_rules(results):
     metrics = results("derivatives")
     assert metrics["slope"] == pytest.approx(2 * 1.5, abs=1e-12)
@@ -86,6 +83,7 @@ def test_derivatives_tangent_and_rules(results):
 # --- lesson 2: gradients ----------------------------------------------------------------
 
 
+@lesson("gradients")
 def test_gradients_match_closed_form_and_steepest_ascent(results):
     metrics = results("gradients")
     points = np.array(metrics["points"])
@@ -105,6 +103,7 @@ def test_gradients_match_closed_form_and_steepest_ascent(results):
 # --- lesson 3: gradient descent ---------------------------------------------------------
 
 
+@lesson("gradient_descent")
 def test_gradient_descent_reproduces_the_seed_table(results):
     metrics = results("gradient_descent")
     x, rows = 5.0, []
@@ -127,6 +126,7 @@ def test_gradient_descent_reproduces_the_seed_table(results):
 # --- lesson 5: linear regression --------------------------------------------------------
 
 
+@lesson("linear_regression")
 def test_linear_regression_against_numpy_and_least_squares(results):
     metrics = results("linear_regression")
     x, y, w, b = seed_regression_data()
@@ -171,6 +171,7 @@ def test_linear_regression_against_numpy_and_least_squares(results):
 # --- lesson 6: backprop -----------------------------------------------------------------
 
 
+@lesson("backprop")
 def test_backprop_matches_the_seed_numpy_code(results):
     metrics = results("backprop")
     x = np.array([[0.5, 0.8]])
@@ -205,6 +206,7 @@ def test_backprop_matches_the_seed_numpy_code(results):
 # --- lesson 4: learning rates -----------------------------------------------------------
 
 
+@lesson("learning_rates")
 def test_learning_rates_statuses_paths_and_boundary(results):
     metrics = results("learning_rates")
     assert metrics["statuses"] == {"0.01": "slow", "0.1": "converged", "0.5": "converged", "1.0": "oscillating"}
@@ -228,6 +230,7 @@ def test_learning_rates_statuses_paths_and_boundary(results):
 # --- lesson 7: xor ----------------------------------------------------------------------
 
 
+@lesson("xor")
 def test_xor_reproduces_the_seed_and_sweeps_seeds(results):
     metrics = results("xor")
     X = np.array([[0, 0], [0, 1], [1, 0], [1, 1]], dtype=float)
@@ -266,6 +269,7 @@ def test_xor_reproduces_the_seed_and_sweeps_seeds(results):
         np.testing.assert_allclose(sweep["fraction_solved"][name], table.mean(axis=0))
 
 
+@lesson("xor")
 def test_xor_sweep_lane_matches_a_single_fit(results):
     """One lane of the sweep, re-run alone with ``fit``: same verdict on solving XOR."""
     import jax

@@ -19,6 +19,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
+from helpers import assert_tree_close
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -52,13 +53,6 @@ LEARNING_RATE = 0.01
 def _pair(name, learning_rate):
     hand, reference, kwargs = BY_NAME[name]
     return hand(learning_rate, **kwargs), reference(learning_rate, **kwargs)
-
-
-def _assert_tree_close(actual, expected, rtol, atol=0.0):
-    assert jax.tree.structure(actual) == jax.tree.structure(expected)
-    for a, e in zip(jax.tree.leaves(actual), jax.tree.leaves(expected)):
-        assert a.dtype == e.dtype and a.shape == e.shape
-        np.testing.assert_allclose(np.asarray(a), np.asarray(e), rtol=rtol, atol=atol)
 
 
 # --------------------------------------------------------------------------- gradient streams
@@ -155,7 +149,7 @@ def _stream_updates(name, dtype, variants=("constant", "schedule", "clipped")):
 def test_same_updates_as_optax_on_a_gradient_stream(name, variant):
     """(a) 1000 steps under jit, (c) with an optax schedule, (d) after clip_by_global_norm."""
     hand, reference = _stream_updates(name, jnp.float32)[variant]
-    _assert_tree_close(hand, reference, RTOL[jnp.float32])
+    assert_tree_close(hand, reference, RTOL[jnp.float32])
     assert all(np.any(leaf != 0) for leaf in jax.tree.leaves(reference))
 
 
@@ -163,7 +157,7 @@ def test_same_updates_as_optax_on_a_gradient_stream(name, variant):
 def test_same_updates_as_optax_in_float64(x64, name):
     hand, reference = _stream_updates(name, jnp.float64, ("constant",))["constant"]
     assert jax.tree.leaves(hand)[0].dtype == np.float64
-    _assert_tree_close(hand, reference, RTOL[jnp.float64])
+    assert_tree_close(hand, reference, RTOL[jnp.float64])
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -184,8 +178,8 @@ def test_eager_updates_equal_optax_and_jitted(name):
         )
         hand_updates, hand_state = hand.update(grads, hand_state, params)
         reference_updates, reference_state = reference.update(grads, reference_state, params)
-        _assert_tree_close(hand_updates, reference_updates, RTOL[jnp.float32])
-        _assert_tree_close(
+        assert_tree_close(hand_updates, reference_updates, RTOL[jnp.float32])
+        assert_tree_close(
             hand_updates,
             jax.tree.map(lambda u, i=i: u[i], jitted),
             RTOL[jnp.float32],
@@ -261,8 +255,8 @@ def test_same_trajectory_as_optax(name, problem):
     (hand_losses, hand_params), (reference_losses, reference_params) = _trajectories(name)[problem]
     assert np.all(np.isfinite(reference_losses))
     assert reference_losses[-1] < reference_losses[0]  # the run really went somewhere
-    _assert_tree_close(hand_losses, reference_losses, RTOL[jnp.float32])
-    _assert_tree_close(hand_params, reference_params, RTOL[jnp.float32], atol=1e-6)
+    assert_tree_close(hand_losses, reference_losses, RTOL[jnp.float32])
+    assert_tree_close(hand_params, reference_params, RTOL[jnp.float32], atol=1e-6)
 
 
 def test_hand_adam_in_fit_matches_optax_adam():
@@ -271,8 +265,8 @@ def test_hand_adam_in_fit_matches_optax_adam():
     hand = jl.fit(loss_fn, init, optim.adam(10 * learning_rate), steps=steps, record_every=10)
     reference = jl.fit(loss_fn, init, optax.adam(10 * learning_rate), steps=steps, record_every=10)
     assert float(reference.final_loss) < float(reference.losses[0])
-    _assert_tree_close(hand.losses, reference.losses, RTOL[jnp.float32])
-    _assert_tree_close(hand.params, reference.params, RTOL[jnp.float32], atol=1e-6)
+    assert_tree_close(hand.losses, reference.losses, RTOL[jnp.float32])
+    assert_tree_close(hand.params, reference.params, RTOL[jnp.float32], atol=1e-6)
 
 
 # --------------------------------------------------------------------------- vmap over learning rates
@@ -311,8 +305,8 @@ def test_vmap_over_learning_rates(name):
     (hand_losses, hand_params), reference = _lanes()[name]
     assert hand_losses.shape == (len(LANE_LEARNING_RATES), LANE_STEPS)
     for lane, (reference_losses, reference_params) in enumerate(reference):
-        _assert_tree_close(hand_losses[lane], reference_losses, RTOL[jnp.float32])
-        _assert_tree_close(hand_params[lane], reference_params, RTOL[jnp.float32], 1e-6)
+        assert_tree_close(hand_losses[lane], reference_losses, RTOL[jnp.float32])
+        assert_tree_close(hand_params[lane], reference_params, RTOL[jnp.float32], 1e-6)
     assert not np.allclose(hand_losses[0], hand_losses[-1])  # lanes really differ
 
 
@@ -413,7 +407,7 @@ def test_property_hand_equals_optax_for_random_hyperparameters(
         jax.random.key(seed), tuple(hyperparameters)
     ).items():
         try:
-            _assert_tree_close(hand, reference, RTOL[jnp.float32], atol=1e-30)
+            assert_tree_close(hand, reference, RTOL[jnp.float32], atol=1e-30)
         except AssertionError as error:
             raise AssertionError(f"{name}: {error}") from None
 
@@ -505,8 +499,8 @@ def test_same_trajectory_as_optax_in_real_and_complex_dtypes(name, dtype, target
     assert np.all(np.isfinite(reference_losses)) and reference_losses[-1] < 0.9 * reference_losses[0]
     if jnp.iscomplexobj(hand_params):  # the imaginary parts really moved (towards +1j-ish minima)
         assert np.abs(np.imag(reference_params)).max() > 0.05
-    _assert_tree_close(hand_losses, reference_losses, DTYPE_RTOL[dtype])
-    _assert_tree_close(hand_params, reference_params, DTYPE_RTOL[dtype], atol=10 * DTYPE_RTOL[dtype])
+    assert_tree_close(hand_losses, reference_losses, DTYPE_RTOL[dtype])
+    assert_tree_close(hand_params, reference_params, DTYPE_RTOL[dtype], atol=10 * DTYPE_RTOL[dtype])
 
 
 @pytest.mark.parametrize("name", ["adam", "adamw"])
@@ -587,7 +581,7 @@ def test_schedule_weight_decay_and_mask_match_optax():
         for _ in range(2):
             hand_updates, hand_state = hand.update(grads, hand_state, params)
             reference_updates, reference_state = reference.update(grads, reference_state, params)
-            _assert_tree_close(hand_updates, reference_updates, RTOL[jnp.float32])
+            assert_tree_close(hand_updates, reference_updates, RTOL[jnp.float32])
 
 
 # (factory, kwargs, error, words the message must contain)
@@ -650,8 +644,8 @@ def test_a_vector_of_learning_rates_scales_the_trailing_lane_axis_like_optax(nam
         return opt.update(grads, state, params)[0], first
 
     want = two_updates(optax, rates)
-    _assert_tree_close(two_updates(optim, rates), want, RTOL[jnp.float32])
-    _assert_tree_close(jax.jit(lambda lr: two_updates(optim, lr))(rates), want, RTOL[jnp.float32])
+    assert_tree_close(two_updates(optim, rates), want, RTOL[jnp.float32])
+    assert_tree_close(jax.jit(lambda lr: two_updates(optim, lr))(rates), want, RTOL[jnp.float32])
     for lane in range(rates.size):  # each lane equals a scalar-lr run
         one = jax.tree.map(lambda u, lane=lane: u[..., lane], two_updates(optim, float(rates[lane])))
-        _assert_tree_close(jax.tree.map(lambda u, lane=lane: u[..., lane], want), one, RTOL[jnp.float32])
+        assert_tree_close(jax.tree.map(lambda u, lane=lane: u[..., lane], want), one, RTOL[jnp.float32])

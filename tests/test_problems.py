@@ -7,7 +7,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from conftest import tree_allclose
+from helpers import tree_allclose
 
 import jaxopt_lessons as jl
 from jaxopt_lessons.problems import PROBLEMS, Problem, get_problem

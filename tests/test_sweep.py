@@ -18,7 +18,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
-from conftest import tree_allclose
+from helpers import interrupt_after, tree_allclose
 from matplotlib.figure import Figure
 
 import jaxopt_lessons as jl
@@ -234,27 +234,9 @@ def test_progress_bar_and_ctrl_c(capsys, monkeypatch):
     jl.sweep(parabola, jnp.asarray(5.0), optax.sgd, PARABOLA_LRS, steps=50, progress=True)
     assert "lane-step" in capsys.readouterr().err
 
-    class StopOnSecondChunk:  # the progress bar is the public seam between chunks
-        def __init__(self, *args, **kwargs):
-            self.disable, self.n = False, 0
-
-        def update(self, n):
-            self.n += 1
-            if self.n == 2:
-                raise KeyboardInterrupt
-
-        def set_postfix(self, **kwargs):
-            pass
-
-        def set_description(self, text):
-            pass
-
-        def close(self):
-            pass
-
     import tqdm.auto
 
-    monkeypatch.setattr(tqdm.auto, "tqdm", StopOnSecondChunk)
+    monkeypatch.setattr(tqdm.auto, "tqdm", interrupt_after(2))  # the public seam between chunks
     with pytest.raises(KeyboardInterrupt):
         jl.sweep(parabola, jnp.asarray(5.0), optax.sgd, PARABOLA_LRS, steps=50, progress=True)
 

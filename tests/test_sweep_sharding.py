@@ -16,43 +16,20 @@ from pathlib import Path
 
 import jax
 import numpy as np
-from conftest import tree_allclose
+from helpers import REGRESSION_SWEEP, assert_same_sweep, tree_allclose
 
 import jaxopt_lessons as jl
 
 ROOT = Path(__file__).resolve().parents[1]
 
-SETUP = textwrap.dedent(
-    """
-    import jax, jax.numpy as jnp, numpy as np, optax
-    import jaxopt_lessons as jl
-
-    def loss(params, x, y):
-        return jl.mse(jl.linear(params, x), y)
-
-    def init(key):
-        k_w, k_b = jax.random.split(key)
-        return {"w": 2.0 * jax.random.normal(k_w), "b": 2.0 * jax.random.normal(k_b)}
-
-    data = jl.datasets.seed_linear_regression()
-    x, y = jnp.asarray(data["x"], jnp.float32), jnp.asarray(data["y"], jnp.float32)
-    LRS = [0.003, 0.03, 0.2, 0.31, 5.0]  # 3 seeds x 5 = 15 lanes: odd, so 2 devices need a padding lane
-    OPTIMIZERS = {"sgd": optax.sgd, "adam": optax.adam}
-
-    def run(devices, lanes_last=False):
-        return jl.sweep(loss, init, OPTIMIZERS, LRS, steps=60, args=(x, y), seeds=3, devices=devices,
-                        lanes_last=lanes_last)
-    """
-)
-
-CHILD = SETUP + textwrap.dedent(
+CHILD = REGRESSION_SWEEP + textwrap.dedent(
     """
     import sys
     from jaxopt_lessons.sweeps import api, checks, driver, kernel
     assert jax.device_count() == 2, jax.devices()
     out = sys.argv[1]
-    run(jax.devices()[:1]).to_json(out + "/single.json")
-    run(None).to_json(out + "/sharded.json")
+    run(jax.devices()[:1], lanes_last=False).to_json(out + "/single.json")
+    run(None, lanes_last=False).to_json(out + "/sharded.json")
     run(None, lanes_last=True).to_json(out + "/lanes_last.json")
     # the lane axis really is split over both devices, in both layouts
     for lanes_last, axis in ((False, 0), (True, -1)):
@@ -71,12 +48,6 @@ CHILD = SETUP + textwrap.dedent(
 )
 
 
-def _assert_same(a: jl.SweepResult, b: jl.SweepResult) -> None:
-    for name in ("learning_rates", "seeds", "optimizers", "losses", "final_loss", "status", "diverged_at"):
-        np.testing.assert_array_equal(getattr(a, name), getattr(b, name), err_msg=name)
-    assert tree_allclose(a.params, b.params, rtol=0)
-
-
 def test_sharded_equals_unsharded_and_fresh_process_is_bit_identical(tmp_path):
     env = dict(os.environ)
     env["XLA_FLAGS"] = (env.get("XLA_FLAGS", "") + " --xla_force_host_platform_device_count=2").strip()
@@ -87,7 +58,7 @@ def test_sharded_equals_unsharded_and_fresh_process_is_bit_identical(tmp_path):
     single = jl.SweepResult.from_json(tmp_path / "single.json")
     sharded = jl.SweepResult.from_json(tmp_path / "sharded.json")
     assert sharded.n_lanes == 30 and set(sharded.status.tolist()) >= {"diverged"}
-    _assert_same(sharded, single)
+    assert_same_sweep(sharded, single)
     lanes_last = jl.SweepResult.from_json(tmp_path / "lanes_last.json")  # sharded along the trailing axis
     np.testing.assert_array_equal(lanes_last.status, single.status)
     np.testing.assert_array_equal(lanes_last.diverged_at, single.diverged_at)
@@ -95,6 +66,6 @@ def test_sharded_equals_unsharded_and_fresh_process_is_bit_identical(tmp_path):
     assert tree_allclose(lanes_last.params, single.params, rtol=1e-5, atol=1e-6)
 
     namespace: dict = {}
-    exec(SETUP, namespace)  # the same sweep in this process, on one device
-    here = namespace["run"](jax.devices()[:1])
-    _assert_same(here, single)
+    exec(REGRESSION_SWEEP, namespace)  # the same sweep in this process, on one device
+    here = namespace["run"](jax.devices()[:1], lanes_last=False)
+    assert_same_sweep(here, single)
