@@ -369,21 +369,22 @@ def engines_of(args: Any) -> dict[str, Path | None]:
     return engines
 
 
-def engine_description(new: str | None, old: str | None, candidate: str | None = None) -> str:
-    """Which engines were measured: commits, and uncommitted changes of the working tree."""
-    def one(spec: str | None) -> str:
-        if not spec:
-            dirty = _git("status", "--porcelain", "--", "jaxopt_lessons")
-            return f"this working tree at {_git('rev-parse', '--short', 'HEAD')}" + (
-                " + uncommitted changes" if dirty else "")
-        if (Path(spec) / "jaxopt_lessons").is_dir():
-            commit = subprocess.run(["git", "-C", spec, "rev-parse", "--short", "HEAD"], capture_output=True,
-                                    text=True).stdout.strip()
-            return f"{spec} ({commit or 'not a git checkout'})"
-        return f"commit {_git('rev-parse', '--short', spec)} ({spec})"
+def describe_engine(spec: str | None) -> str:
+    """One engine (see :func:`engine_path`): its commit, and uncommitted changes of the working tree."""
+    if not spec:
+        dirty = _git("status", "--porcelain", "--", "jaxopt_lessons")
+        return f"this working tree at {_git('rev-parse', '--short', 'HEAD')}" + (" + uncommitted changes" if dirty else "")
+    if (Path(spec) / "jaxopt_lessons").is_dir():
+        commit = subprocess.run(["git", "-C", spec, "rev-parse", "--short", "HEAD"], capture_output=True,
+                                text=True).stdout.strip()
+        return f"{spec} ({commit or 'not a git checkout'})"
+    return f"commit {_git('rev-parse', '--short', spec)} ({spec})"
 
-    text = f"new engine: {one(new)}; old engine: {one(old)}"
-    return text + (f"; candidate engine: {one(candidate)}" if candidate else "")
+
+def engine_description(new: str | None, old: str | None, candidate: str | None = None) -> str:
+    """Which engines were measured (new, old and an optional candidate)."""
+    text = f"new engine: {describe_engine(new)}; old engine: {describe_engine(old)}"
+    return text + (f"; candidate engine: {describe_engine(candidate)}" if candidate else "")
 
 
 def write_markdown(path: Path, text: str) -> None:

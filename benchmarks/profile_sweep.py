@@ -13,8 +13,9 @@ variants of its kernel to measure what each part costs. Sections (``--section``)
   result assembly;
 * ``device`` -- one batch run by the engine's ``driver.run_batch``, by a bare chunk
   loop (no host transfers) and by kernel variants: the engine's kernel re-built here
-  (a check that the copy costs the same), without the end-of-chunk loss, with it only
-  in the last chunk, with a pytree carry instead of the raveled one, without the status
+  (a check that the copy costs the same), with the full-data loss after every chunk
+  (the engine computes it after the last one only), with the parameters carried the
+  other way (raveled vs pytree), with the statistics stacked, without the status
   statistics; and the bare vmap;
 * ``knobs`` -- whole ``jl.sweep`` calls with the engine's knobs turned: chunks per batch
   (``driver.TARGET_CHUNKS``), lanes per batch (``max_lanes_per_batch``), the layout
@@ -22,7 +23,12 @@ variants of its kernel to measure what each part costs. Sections (``--section``)
 * ``hlo`` -- the compiled chunk program against the bare program: fusions and
   instructions in the loop bodies;
 * ``patches`` -- candidate engine changes monkeypatched into whole ``jl.sweep`` calls
-  (``patched``), alone and together, with their results checked against the engine's.
+  (``patched``: cached traces, fewer chunks, more lanes per CPU device), alone and
+  together, with their results checked against the engine's.
+
+Tables give each variant's fastest call, its ratio to the reference row, the spread of
+its calls and, as a second opinion on a busy machine, the ratio of their CPU times
+(all threads).
 
 Every section's timings interleave their variants round by round and keep each
 variant's fastest round (the machine is shared). Run from the repository root::
@@ -74,20 +80,28 @@ def interleave(variants: dict[str, Callable[[int], object]], rounds: int) -> dic
         for name in order:
             if waiting:
                 quiet[name] += _harness.wait_for_quiet(_harness.QUIET_WAIT) <= _harness.QUIET
-            start = time.perf_counter()
+            start, cpu = time.perf_counter(), time.process_time()
             variants[name](index + 1)
             times[name].append(time.perf_counter() - start)
+            CPU_TIMES.setdefault(name, []).append(time.process_time() - cpu)
         index += 1
     return times
+
+
+CPU_TIMES: dict[str, list[float]] = {}
+"""CPU seconds (all threads) of every timed call, by variant name: a second opinion on a busy machine."""
 
 
 def table(times: dict[str, list[float]], reference: str, unit: float = 1.0, label: str = "s") -> str:
     """A markdown table of the fastest round per variant, relative to ``reference``."""
     best = {name: min(values) for name, values in times.items()}
-    lines = [f"| variant | fastest ({label}) | ÷ {reference} | spread |", "|---|---:|---:|---:|"]
+    cpu = {name: min(CPU_TIMES.get(name) or [float("nan")]) for name in times}
+    lines = [f"| variant | fastest ({label}) | ÷ {reference} | spread | CPU time ÷ {reference}'s |",
+             "|---|---:|---:|---:|---:|"]
     for name, value in best.items():
         spread = max(times[name]) / value if len(times[name]) > 1 else float("nan")
-        lines.append(f"| {name} | {fmt(value * unit)} | {best[name] / best[reference]:.3f} | {fmt(spread)} |")
+        lines.append(f"| {name} | {fmt(value * unit)} | {best[name] / best[reference]:.3f} | {fmt(spread)} "
+                     f"| {cpu[name] / cpu[reference]:.3f} |")
     return "\n".join(lines)
 
 
@@ -123,7 +137,7 @@ class Engine:
         """The sweep's first batch (``size`` lanes, default the sweep's own batch size)."""
         from jaxopt_lessons.sweeps import api
 
-        return next(iter(api._batches(self.plan, size, None)))[1]
+        return next(iter(api._batches(self.plan, size, None, False)))[1]
 
     def inputs(self, batch):
         from jax.sharding import Mesh
@@ -169,58 +183,6 @@ def section_host(engine: Engine, rounds: int) -> str:
 # --- section: the device program and its variants ------------------------------------------------
 
 
-def _stats_after(spec, stats, loss, sq, dot, step):
-    """The engine's status-statistics update (kernel.step_lane), shared by the variants below."""
-    import jax.numpy as jnp
-
-    from jaxopt_lessons.sweeps.kernel import LaneStats
-
-    limit = spec.blowup * jnp.maximum(jnp.abs(stats.loss0), jnp.finfo(stats.loss0.dtype).eps)
-    bad = ~(jnp.isfinite(loss) & jnp.isfinite(sq)) | (loss - stats.loss0 > limit)
-    apply = (step < spec.steps) & (stats.applied == step) & ~bad
-    mid = spec.steps // 2
-    return apply, LaneStats(
-        loss0=stats.loss0, loss_mid=jnp.where(step == mid, loss, stats.loss_mid),
-        peak_loss=jnp.where(apply, jnp.maximum(stats.peak_loss, loss), stats.peak_loss),
-        max_sq_update=jnp.where(apply, jnp.maximum(stats.max_sq_update, sq), stats.max_sq_update),
-        last_sq_update=jnp.where(apply, sq, stats.last_sq_update),
-        flips_window=stats.flips_window + (apply & (dot < 0) & (step >= mid)).astype(jnp.int32),
-        applied=stats.applied + apply.astype(jnp.int32))
-
-
-def step_tree(spec, carry, lane, step, args, rows, *, stats=True):
-    """One lane's step with the parameters carried as their pytree (the engine before raveling)."""
-    import jax
-    import jax.numpy as jnp
-    import optax
-
-    from jaxopt_lessons.sweeps.kernel import LaneCarry, optimizer_of
-    from jaxopt_lessons.train import train_step
-
-    value_and_grad = spec.grad_fn or jax.value_and_grad(spec.loss_fn)
-    new_params, new_state, loss = train_step(value_and_grad, optimizer_of(spec, lane), carry.params,
-                                             carry.opt_state, args)
-    if not stats:
-        return LaneCarry(new_params, new_state, carry.prev, carry.stats), loss
-    delta = jax.tree_util.tree_map(jnp.subtract, new_params, carry.params)
-    sq = optax.tree_utils.tree_sum(jax.tree_util.tree_map(lambda d: d * d, delta))
-    dot = optax.tree_utils.tree_sum(jax.tree_util.tree_map(jnp.multiply, delta, carry.prev))
-    apply, new_stats = _stats_after(spec, carry.stats, loss, sq, dot, step)
-    keep = functools.partial(jax.tree_util.tree_map, lambda new, old: jnp.where(apply, new, old))
-    return LaneCarry(keep(new_params, carry.params), keep(new_state, carry.opt_state), delta, new_stats), loss
-
-
-def init_tree(spec, lane, shared):
-    import jax
-    import jax.numpy as jnp
-
-    from jaxopt_lessons.sweeps import kernel
-
-    carry = kernel.init_lane(spec, lane, shared)
-    params = spec.params.unravel(carry.params)
-    return carry._replace(params=params, prev=jax.tree_util.tree_map(jnp.zeros_like, params))
-
-
 def init_stacked(spec, lane, shared):
     """:func:`kernel.init_lane` with the statistics stacked: ``(floats[5], ints[2])`` per lane."""
     import jax.numpy as jnp
@@ -261,7 +223,7 @@ def step_stacked(spec, carry, lane, step, args, rows):
     return LaneCarry(keep(new_flat, carry.params), keep(new_state, carry.opt_state), delta, (floats, ints)), loss
 
 
-def chunk_variant(spec, carry, lanes, start, shared, *, end_loss: str, step_fn, tree: bool):
+def chunk_variant(spec, carry, lanes, start, shared, *, end_loss: str, step_fn):
     """A copy of ``kernel.chunk_batch`` (full batch, no eval) with the end-of-chunk loss as asked."""
     import jax
     import jax.numpy as jnp
@@ -270,8 +232,7 @@ def chunk_variant(spec, carry, lanes, start, shared, *, end_loss: str, step_fn, 
 
     every, n_blocks = spec.record_every, spec.chunk_records
     step = kernel.batch(spec.layout, functools.partial(step_fn, spec), (True, True, False, False, False))
-    unravel = (lambda p: p) if tree else spec.params.unravel
-    full_loss = kernel.batch(spec.layout, lambda p, a: spec.loss_fn(unravel(p), *a), (True, False))
+    full_loss = kernel.batch(spec.layout, lambda p, a: spec.loss_fn(spec.params.unravel(p), *a), (True, False))
 
     def block(carry, k):
         base = start + k * every
@@ -298,37 +259,34 @@ def chunk_variant(spec, carry, lanes, start, shared, *, end_loss: str, step_fn, 
     return kernel.constrain(spec, carry), out
 
 
-def program_variant(spec, *, end_loss="every", carry="raveled", stats=True):
+def program_variant(spec, *, end_loss="last", carry="engine", stats=True):
     """``kernel.Program`` of a variant kernel.
 
-    ``carry``: ``raveled`` (as the engine), ``tree`` (parameters as their pytree) or
-    ``stacked`` (raveled, the statistics in two stacked arrays instead of seven).
+    ``carry``: ``engine`` (the spec's own: raveled lanes-last, a pytree under ``vmap``),
+    ``raveled`` or ``tree`` (forced), or ``stacked`` (raveled, the statistics in two stacked
+    arrays instead of seven). ``stats=False`` drops the status statistics and the freezing.
     """
+    import dataclasses
+
     import jax
 
     from jaxopt_lessons.sweeps import kernel
 
-    tree = carry == "tree"
-    init_fn = {"tree": init_tree, "stacked": init_stacked}.get(carry, kernel.init_lane)
-    if tree:
-        step_fn = functools.partial(step_tree, stats=stats)
-    elif carry == "stacked":
-        step_fn = step_stacked
-    elif stats:
-        step_fn = kernel.step_lane
-    else:
-        step_fn = functools.partial(_step_raveled_no_stats)
+    if carry in ("raveled", "stacked", "tree"):
+        spec = dataclasses.replace(spec, params=spec.params._replace(flat=carry != "tree"))
+    init_fn = init_stacked if carry == "stacked" else kernel.init_lane
+    step_fn = step_stacked if carry == "stacked" else kernel.step_lane if stats else _step_no_stats
 
     def init(lanes, shared):
         return kernel.constrain(spec, kernel.batch(spec.layout, functools.partial(init_fn, spec), (True, False))(
             lanes, shared))
 
-    chunk = functools.partial(chunk_variant, spec, end_loss=end_loss, step_fn=step_fn, tree=tree)
+    chunk = functools.partial(chunk_variant, spec, end_loss=end_loss, step_fn=step_fn)
     return kernel.Program(jax.jit(init), jax.jit(chunk, donate_argnums=0))
 
 
-def _step_raveled_no_stats(spec, carry, lane, step, args, rows):
-    """The raveled carry's step without any statistics or masking (what a bare loop does, raveled)."""
+def _step_no_stats(spec, carry, lane, step, args, rows):
+    """The carried parameters' step without any statistics or masking (what a bare loop does)."""
     import jax
 
     from jaxopt_lessons.sweeps.kernel import LaneCarry, optimizer_of
@@ -375,14 +333,16 @@ def section_device(engine: Engine, rounds: int) -> str:
         "engine program, chunk loop without transfers": lambda _: device_loop(program, engine, inputs, shared, False),
         "engine program, chunk loop with transfers": lambda _: device_loop(program, engine, inputs, shared, True),
     }
+    carried = "raveled" if engine.spec.params.flat else "pytree"
+    other = "tree" if engine.spec.params.flat else "raveled"
     kernels = {
         "kernel copy (as the engine)": {},
-        "no end-of-chunk loss": {"end_loss": "never"},
-        "end-of-chunk loss in the last chunk only (lax.cond)": {"end_loss": "last"},
-        "pytree carry (not raveled)": {"carry": "tree"},
-        "statistics stacked in two arrays": {"carry": "stacked"},
-        "no status statistics (raveled)": {"stats": False, "end_loss": "never"},
-        "no status statistics (pytree)": {"stats": False, "carry": "tree", "end_loss": "never"},
+        "end-of-chunk loss in every chunk": {"end_loss": "every"},
+        f"parameters carried {'as a pytree' if other == 'tree' else 'raveled'} (the engine: {carried})": {
+            "carry": other},
+        "statistics stacked in two arrays (raveled)": {"carry": "stacked"},
+        f"no status statistics ({carried})": {"stats": False},
+        f"no status statistics ({'pytree' if other == 'tree' else 'raveled'})": {"stats": False, "carry": other},
     }
     for name, options in kernels.items():
         variant = program_variant(engine.spec, **options)
@@ -449,8 +409,6 @@ def patched(changes: tuple[str, ...]):
     * ``cache-traces``: the layout choice (``checks._choose_layout``) and the memory
       estimate (``memory.lane_bytes`` as ``api`` calls it) remembered per loss, grad_fn
       and abstract inputs, so that a repeated sweep does not trace the loss again;
-    * ``end-loss-last``: the end-of-chunk full-data loss only in the last chunk
-      (``lax.cond`` on the shared chunk start; early stopping would need it every chunk);
     * ``cpu-1024``: ``memory.CPU_LANES_PER_DEVICE = 1024`` (default 512);
     * ``chunks-8``: ``driver.TARGET_CHUNKS = 8`` (default 32).
     """
@@ -480,15 +438,6 @@ def patched(changes: tuple[str, ...]):
 
         swap(checks, "_choose_layout", cached_layout)
         swap(api, "lane_bytes", cached_lane_bytes)
-    if "end-loss-last" in changes:
-        programs = _CACHES.setdefault("programs", {})
-
-        def build(spec):
-            if spec not in programs:
-                programs[spec] = program_variant(spec, end_loss="last")
-            return programs[spec]
-
-        swap(api, "build_program", build)
     if "cpu-1024" in changes:
         swap(memory, "CPU_LANES_PER_DEVICE", 1024)
     if "chunks-8" in changes:
@@ -506,7 +455,7 @@ _CACHES: dict[str, dict] = {}
 def section_patches(engine: Engine, rounds: int) -> str:
     import numpy as np
 
-    candidates = [(), ("cache-traces",), ("end-loss-last",), ("chunks-8",)]
+    candidates = [(), ("cache-traces",), ("chunks-8",)]
     if engine.config["lanes"] > 1024:
         candidates.append(("cpu-1024",))
     candidates.append(tuple(sorted({change for changes in candidates for change in changes})))
@@ -620,7 +569,7 @@ def main(argv: list[str] | None = None) -> int:
     sections = [name.strip() for name in args.section.split(",") if name.strip()]
     engine = Engine(config)
     parts = [f"# Where a sweep's time goes: {args.problem}, {config['lanes']:,} lanes × {config['steps']:,} steps\n",
-             f"Machine: {machine_description()}\n", f"Engine: {_harness.engine_description(args.new_engine, None)}\n"]
+             f"Machine: {machine_description()}\n", f"Engine: {_harness.describe_engine(args.new_engine)}\n"]
     builders = {
         "compile": lambda: section_compile(config, {"new": engine_path}),
         "host": lambda: section_host(engine, rounds),
