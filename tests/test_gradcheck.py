@@ -4,6 +4,8 @@ Oracles: ``jax.grad`` and central differences (float64 ones under ``jax.enable_x
 here independently of check_grad), and deliberate perturbations of known size and place.
 """
 
+import functools
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -12,15 +14,21 @@ import pytest
 import jaxopt_lessons as jl
 
 
-def _problem(getkey, dtype=jnp.float32, activation="tanh", sizes=(3, 5, 4, 2), batch=6, scale=1.0):
-    params = jl.init_mlp(getkey(), list(sizes), dtype=dtype)
-    x = jax.random.normal(getkey(), (batch, sizes[0]), dtype=dtype)
-    y = jax.random.normal(getkey(), (batch, sizes[-1]), dtype=dtype)
+@functools.cache
+def _mlp_loss(activation, scale):
+    """One loss function per (activation, scale), so check_grad's compiled finite differences are reused."""
 
     def loss(p, x, y):
         return scale * jl.mse(jl.mlp(p, x, activation=activation), y)
 
-    return loss, params, x, y
+    return loss
+
+
+def _problem(getkey, dtype=jnp.float32, activation="tanh", sizes=(3, 5, 4, 2), batch=6, scale=1.0):
+    params = jl.init_mlp(getkey(), list(sizes), dtype=dtype)
+    x = jax.random.normal(getkey(), (batch, sizes[0]), dtype=dtype)
+    y = jax.random.normal(getkey(), (batch, sizes[-1]), dtype=dtype)
+    return _mlp_loss(activation, scale), params, x, y
 
 
 def _perturbed(grad_fn, index, key, factor=1.01):
