@@ -17,6 +17,8 @@ EIGHT = np.array([[0, 0, 0, 0, 0, 0, 0, 0],
                   [0, 0, 1, 0, 0, 1, 0, 0],
                   [0, 0, 1, 1, 1, 1, 0, 0],
                   [0, 0, 0, 0, 0, 0, 0, 0]], np.float32)
+N = 200
+"""Examples per draw (one size for every draw: see ``test_the_key_decides_the_draw_and_shifts_move_the_strokes``)."""
 
 
 def test_templates_are_ten_distinct_seven_segment_digits():
@@ -33,8 +35,8 @@ def test_templates_are_ten_distinct_seven_segment_digits():
 
 
 def test_without_noise_or_shift_each_example_is_its_scaled_template():
-    X, y = datasets.digits_like(jax.random.key(3), n=200, noise=0.0, max_shift=0)
-    assert X.shape == (200, 64) and X.dtype == np.float32 and y.dtype == np.int32
+    X, y = datasets.digits_like(jax.random.key(3), n=N, noise=0.0, max_shift=0)
+    assert X.shape == (N, 64) and X.dtype == np.float32 and y.dtype == np.int32
     templates = datasets.digit_templates(8).reshape(10, -1)
     X, y = np.asarray(X), np.asarray(y)
     scale = X.max(axis=1)
@@ -44,11 +46,12 @@ def test_without_noise_or_shift_each_example_is_its_scaled_template():
 
 
 def test_the_key_decides_the_draw_and_shifts_move_the_strokes():
-    a, b, c = (datasets.digits_like(jax.random.key(k), n=50, n_classes=4) for k in (1, 1, 2))
+    # n = 200 in every draw of this file: digits_like runs op by op, and each new n compiles every op again
+    a, b, c = (datasets.digits_like(jax.random.key(k), n=N, n_classes=4) for k in (1, 1, 2))
     np.testing.assert_array_equal(a[0], b[0])
     assert not np.array_equal(a[0], c[0])
     assert set(np.asarray(a[1]).tolist()) <= {0, 1, 2, 3}
-    X, y = datasets.digits_like(jax.random.key(5), n=300, noise=0.0, max_shift=1)
+    X, y = datasets.digits_like(jax.random.key(5), n=N, noise=0.0, max_shift=1)
     templates = datasets.digit_templates(8).reshape(10, -1)
     aligned = np.all((np.asarray(X) > 0) == (templates[np.asarray(y)] > 0), axis=1)
     assert 0.05 < aligned.mean() < 0.5  # 1 shift in 9 keeps the strokes in place (up to classes whose roll is a no-op)
