@@ -75,7 +75,7 @@ class LaneCarry(NamedTuple):
 
     params: Any  # θ_t, raveled or a pytree
     opt_state: Any
-    prev: Any  # Δθ_{t-1}, like params
+    prev: Any  # θ_{t-1}, like params: Δθ_{t-1} = θ_t - θ_{t-1} exactly, never materialised
     stats: LaneStats
 
 
@@ -104,19 +104,20 @@ class ParamsLayout(NamedTuple):
         dtype = jnp.result_type(*self.dtypes)
         return jnp.concatenate([jnp.ravel(leaf).astype(dtype) for leaf in jax.tree_util.tree_leaves(params)])
 
-    def sq_and_dot(self, delta: Any, prev: Any) -> tuple[jax.Array, jax.Array]:
-        r""":math:`\|\Delta\|^2` and :math:`\langle\Delta, \Delta_{prev}\rangle` of carried parameters.
+    def sq_and_dot(self, new: Any, now: Any, before: Any) -> tuple[jax.Array, jax.Array]:
+        r""":math:`\|\Delta_t\|^2` and :math:`\langle\Delta_t, \Delta_{t-1}\rangle` from :math:`\theta_{t+1}, \theta_t, \theta_{t-1}`.
 
-        A multiply-sum (under ``vmap`` a ``vdot`` would become a batched ``dot_general``,
-        slow for small vectors); raveled, both in one pass.
+        The differences are formed inside one multiply-sum pass and never stored (under
+        ``vmap`` a ``vdot`` would become a batched ``dot_general``, slow for small vectors).
         """
-        if self.flat:
+        def both(a: jax.Array, b: jax.Array, c: jax.Array) -> tuple[jax.Array, jax.Array]:
+            delta, previous = a - b, b - c
             zero = jnp.zeros((), delta.dtype)
-            return jax.lax.reduce((delta * delta, delta * prev), (zero, zero),
-                                  lambda a, b: (a[0] + b[0], a[1] + b[1]), tuple(range(delta.ndim)))
-        sq = optax.tree_utils.tree_sum(jax.tree_util.tree_map(lambda d: jnp.sum(d * d), delta))
-        dot = optax.tree_utils.tree_sum(jax.tree_util.tree_map(lambda d, p: jnp.sum(d * p), delta, prev))
-        return sq, dot
+            return jax.lax.reduce((delta * delta, delta * previous), (zero, zero),
+                                  lambda x, y: (x[0] + y[0], x[1] + y[1]), tuple(range(delta.ndim)))
+
+        pairs = [both(*leaves) for leaves in zip(*map(jax.tree_util.tree_leaves, (new, now, before)))]
+        return sum(p[0] for p in pairs), sum(p[1] for p in pairs)
 
     def unravel(self, flat: Any) -> Any:
         """The inverse of :meth:`ravel` (exact: each leaf gets its dtype back)."""
@@ -227,8 +228,7 @@ def init_lane(spec: KernelSpec, lane: LaneInputs, shared: Shared) -> LaneCarry:
     count = jnp.zeros((), jnp.int32)
     stats = LaneStats(loss0=loss0, loss_mid=loss0, peak_loss=loss0, max_sq_update=sq_zero,
                       last_sq_update=sq_zero, flips_window=count, applied=count)
-    prev = jax.tree_util.tree_map(jnp.zeros_like, carried)
-    return LaneCarry(carried, optimizer_of(spec, lane).init(params), prev, stats)
+    return LaneCarry(carried, optimizer_of(spec, lane).init(params), carried, stats)  # so Δθ_{-1} = 0
 
 
 def step_lane(spec: KernelSpec, carry: LaneCarry, lane: LaneInputs, step: jax.Array, args: tuple,
@@ -240,8 +240,7 @@ def step_lane(spec: KernelSpec, carry: LaneCarry, lane: LaneInputs, step: jax.Ar
     new_params, new_opt_state, loss = train_step(value_and_grad, optimizer_of(spec, lane), params,
                                                  carry.opt_state, batch)
     new_carried = spec.params.ravel(new_params)
-    delta = jax.tree_util.tree_map(jnp.subtract, new_carried, carry.params)  # exactly the change made
-    sq, dot = spec.params.sq_and_dot(delta, carry.prev)
+    sq, dot = spec.params.sq_and_dot(new_carried, carry.params, carry.prev)
     stats = carry.stats
     limit = spec.blowup * jnp.maximum(jnp.abs(stats.loss0), jnp.finfo(stats.loss0.dtype).eps)
     bad = ~(jnp.isfinite(loss) & jnp.isfinite(sq)) | (loss - stats.loss0 > limit)
@@ -265,7 +264,7 @@ def step_lane(spec: KernelSpec, carry: LaneCarry, lane: LaneInputs, step: jax.Ar
     # again, so its optimizer state and previous update are never read (selecting them too
     # cost compile time and a kernel per state leaf).
     kept = jax.tree_util.tree_map(lambda new, old: jnp.where(apply, new, old), new_carried, carry.params)
-    return LaneCarry(kept, new_opt_state, delta, stats), loss
+    return LaneCarry(kept, new_opt_state, carry.params, stats), loss
 
 
 # --- a batch of lanes -------------------------------------------------------------------
