@@ -220,6 +220,7 @@ def test_registry_rejects_unknown_names_listing_the_valid_ones():
 SLIPS = re.compile(r"\b1 (seeds|lanes|rates|learning rates|steps|devices)\b")
 
 
+@pytest.mark.slow
 def test_64_rates_fit_one_screen_one_row_per_rate_with_counts_and_best(tmp_path, capsys):
     """Issue 13's ``sweep xor --optimizer adam --lr 1e-4:3:64`` (few steps): one row per rate,
     at most 70 lines, every row the lane saved in ``--out``, the counts those of the lanes."""
@@ -419,6 +420,7 @@ def test_missing_output_folders_are_created_when_the_result_is_written(tmp_path,
     assert jl.SweepResult.from_json(out).complete and plot.exists()
 
 
+@pytest.mark.slow
 def test_installed_console_script_sees_one_device_per_core(tmp_path):
     """A fresh process: the CLI asks for one CPU device per core before JAX starts."""
     from jaxopt_lessons._cli.output import count

@@ -58,6 +58,7 @@ CHILD = ("import signal, sys\n"
          "sys.exit(main(sys.argv[1:]))")
 
 
+@pytest.mark.slow
 def test_ctrl_c_writes_the_partial_result_and_the_checkpoint_resumes_bit_for_bit(tmp_path, capsys, monkeypatch):
     out, whole, folder = tmp_path / "partial.json", tmp_path / "whole.json", tmp_path / "checkpoint"
     monkeypatch.setattr(tqdm.auto, "tqdm", interrupt_after(40))  # past the first batch of 32 chunks
@@ -117,6 +118,7 @@ def test_a_cluster_task_count_without_distributed_flags_is_noted(capsys, monkeyp
     assert "SLURM_NTASKS=4" in err and "--distributed" in err
 
 
+@pytest.mark.slow
 def test_distributed_without_a_cluster_is_one_line_exit_2():
     completed = subprocess.run(
         [sys.executable, "-c", CHILD, "sweep", "quadratic", "--optimizer", "sgd", "--lr", "0.1", "--distributed"],

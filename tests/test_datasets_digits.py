@@ -34,6 +34,7 @@ def test_templates_are_ten_distinct_seven_segment_digits():
     assert np.all((flat <= EIGHT.reshape(-1)) | (flat == 0))  # every digit is a subset of 8
 
 
+@pytest.mark.slow
 def test_without_noise_or_shift_each_example_is_its_scaled_template():
     X, y = datasets.digits_like(jax.random.key(3), n=N, noise=0.0, max_shift=0)
     assert X.shape == (N, 64) and X.dtype == np.float32 and y.dtype == np.int32

@@ -104,6 +104,7 @@ def test_repeated_calls_are_bit_identical(reference):
     assert_same_fit(NS["fit_arrays"](NS["run_fit"]()), fitted)
 
 
+@pytest.mark.slow
 def test_a_fresh_process_gives_the_same_bits(reference, tmp_path):
     completed = subprocess.run([sys.executable, "-c", CHILD, str(tmp_path)], cwd=ROOT, env=dict(os.environ),
                                capture_output=True, text=True, timeout=300, check=False)

@@ -24,6 +24,7 @@ def _run(code: str) -> subprocess.CompletedProcess:
     )
 
 
+@pytest.mark.slow
 def test_use_cpu_cores_gives_that_many_devices_after_importing_every_module():
     """Importing the package and all its modules starts nothing, so the call still takes effect."""
     completed = _run("""

@@ -41,6 +41,7 @@ def _perturbed(grad_fn, index, key, factor=1.01):
     return wrong
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("dtype", [jnp.float32, jnp.float64])
 def test_correct_gradient_passes(getkey, dtype):
     with jax.enable_x64(dtype == jnp.float64):
@@ -76,6 +77,7 @@ def _shifted(grad_fn, index, key, element, delta=0.01):
     return wrong
 
 
+@pytest.mark.slow
 def test_float32_relu_mlp_against_its_own_autodiff_passes_with_a_note(getkey):
     loss, params, x, y = _relu_problem(getkey)
     report = jl.check_grad(loss, jax.value_and_grad(loss), params, x, y)
@@ -140,6 +142,7 @@ def test_large_smooth_loss_passes_on_float32_differences_alone(getkey):
     assert report.fd_atol == pytest.approx(1e-3 * float(loss(params, x, y)), rel=1e-6)
 
 
+@pytest.mark.slow
 def test_float64_keeps_tight_tolerances(getkey, x64):
     loss, params, x, y = _problem(getkey, jnp.float64, activation="relu", sizes=(3, 8, 8, 2), batch=16)
     report = jl.check_grad(loss, jax.value_and_grad(loss), params, x, y)

@@ -60,6 +60,7 @@ def mlp_starts(sizes, dtype=jnp.float64):
     return draw(jax.random.split(jax.random.key(0), LANES))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("activation, output, loss", [("sigmoid", "sigmoid", "mse"), ("relu", "identity", "bce"),
                                                       ("tanh", "identity", "half_mse")])
 def test_lesson_losses_with_adam(x64, activation, output, loss):
@@ -81,6 +82,7 @@ def softmax_cross_entropy(params, x, labels, step):
     return jax.lax.cond(step > 2, lambda: 2 * loss, lambda: loss)
 
 
+@pytest.mark.slow
 def test_logsumexp_cond_gather_and_clipping(x64):
     x = jax.random.normal(jax.random.key(1), (16, 6), jnp.float64)
     labels = jnp.arange(16) % 3
@@ -152,6 +154,7 @@ def problem_sweep(name, factory, lanes_last):
                     lanes_last=lanes_last)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name, factory", [("xor", optax.sgd), ("moons", optax.adam)])
 def test_builtin_problems_sweep_alike_in_both_layouts(x64, name, factory):
     fast, generic = problem_sweep(name, factory, True), problem_sweep(name, factory, False)

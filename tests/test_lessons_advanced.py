@@ -270,6 +270,7 @@ def test_lora_padded_rank_trains_like_the_true_rank():
             assert np.all(np.asarray(layer["A"])[:, 1:] == 0) and np.all(np.asarray(layer["B"])[1:] == 0)
 
 
+@pytest.mark.slow
 def test_lora_training_changes_only_adapters():
     """In float32 (the lesson itself ran in float64): base bit-identical, adapters moved."""
     dtype = jnp.float32

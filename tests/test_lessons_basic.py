@@ -28,6 +28,7 @@ EXPECTED_FIGURES = {
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", [pytest.param(name, marks=lesson_marks(name)) for name in EXPECTED_FIGURES])
 def test_lesson_writes_figures_metrics_and_report(results, name):
     check_lesson_outputs(results, name, EXPECTED_FIGURES[name])

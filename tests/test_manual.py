@@ -77,6 +77,7 @@ DEPTH_SIZES = {1: (2, 1), 2: (3, 2, 2), 3: (2, 3, 2, 1)}
 CASES = list(itertools.product(HIDDEN, OUTPUTS, LOSSES, sorted(DEPTH_SIZES)))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("activation,output_activation,loss,depth", CASES)
 def test_mlp_grad_matches_jax_grad_float64(x64, activation, output_activation, loss, depth):
     rng = np.random.default_rng(depth)
@@ -174,6 +175,7 @@ def mlp_problems(draw):
     return params, x, y, activation, output_activation, loss
 
 
+@pytest.mark.slow
 @settings(max_examples=100, deadline=None, derandomize=True)
 @given(problem=mlp_problems())
 def test_property_mlp_grad_equals_autodiff(problem):

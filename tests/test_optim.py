@@ -144,6 +144,7 @@ def _stream_updates(name, dtype, variants=("constant", "schedule", "clipped")):
     }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("variant", ["constant", "schedule", "clipped"])
 @pytest.mark.parametrize("name", NAMES)
 def test_same_updates_as_optax_on_a_gradient_stream(name, variant):
@@ -248,6 +249,7 @@ def _trajectories(name):
     return jax.device_get(run())
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("problem", [row[0] for row in PROBLEMS])
 @pytest.mark.parametrize("name", NAMES)
 def test_same_trajectory_as_optax(name, problem):
@@ -387,6 +389,7 @@ def _property_updates(key, hyperparameters):
 decay_rates = st.floats(0.0, 0.999)
 
 
+@pytest.mark.slow
 @settings(max_examples=100, deadline=None)
 @given(
     seed=st.integers(0, 2**31 - 1),
@@ -485,6 +488,7 @@ def _complex_runs(name, dtype):
     return jax.device_get(run())
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("target", [row[0].__name__ for row in COMPLEX_TARGETS])
 @pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: jnp.dtype(d).name)
 @pytest.mark.parametrize("name", NAMES)

@@ -260,6 +260,7 @@ def assert_same_sweep(a, b, rtol):
     assert tree_allclose(a.params, b.params, rtol=rtol, atol=1e-6)
 
 
+@pytest.mark.slow
 def test_lanes_last_layout_equals_the_vmapped_one():
     """The same per-lane loss, re-emitted lanes last: statuses equal, numbers to float rounding."""
     x, y, params = regression_data()

@@ -16,6 +16,7 @@ from pathlib import Path
 import jax
 import numpy as np
 import optax
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
@@ -86,6 +87,7 @@ def scaled_value_and_grad(params, x, y, lr):
 UNIT_SGD = optax.sgd(1.0)
 
 
+@pytest.mark.slow
 @SETTINGS
 @given(lrs=learning_rates)
 def test_every_lane_equals_a_single_fit_whatever_shares_its_batch(lrs):

@@ -81,6 +81,7 @@ def test_minibatch_lane_equals_fit_with_the_same_key(x64, record_every):
         assert_tree_close(lane_params(result, lane), alone.params, rtol=1e-12, atol=1e-12)
 
 
+@pytest.mark.slow
 def test_pytree_init_uses_seed_zero_and_float32_lanes_match_fit():
     x, y = regression_data()
     start = regression_init(jax.random.key(3))
@@ -124,6 +125,7 @@ def expected_counts(key):
     return counts
 
 
+@pytest.mark.slow
 def test_batch_orders_come_from_the_seed_only():
     rates = [1.0, 2.0]
     result = jl.sweep(counting_loss, counting_init, {"a": recording_optimizer, "b": recording_optimizer}, rates,
@@ -154,6 +156,7 @@ def test_fit_draws_the_same_batches_with_a_typed_or_a_legacy_key():
         np.testing.assert_allclose(trajectory.params["seen"], expected_counts(jax.random.key(5)), atol=1e-6)
 
 
+@pytest.mark.slow
 def test_records_and_final_loss_are_on_the_full_data(x64):
     x, y = regression_data(jnp.float64)
     start = jax.tree_util.tree_map(lambda p: p.astype(jnp.float64), regression_init(jax.random.key(1)))
@@ -175,6 +178,7 @@ def test_records_and_final_loss_are_on_the_full_data(x64):
 # --- hyperparameters ------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_hyperparameter_lanes_equal_fit_with_the_factory_called_on_them(x64):
     x, y = regression_data(jnp.float64)
     start = jax.tree_util.tree_map(lambda p: p.astype(jnp.float64), regression_init(jax.random.key(2)))
@@ -211,6 +215,7 @@ def test_new_hyperparameter_values_do_not_recompile(caplog):
 # --- schedules and validation ---------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_schedule_lane_equals_fit_with_a_scheduled_optax_optimizer(x64):
     x, y = regression_data(jnp.float64)
     start = jax.tree_util.tree_map(lambda p: p.astype(jnp.float64), regression_init(jax.random.key(4)))
@@ -232,6 +237,7 @@ def test_schedule_lane_equals_fit_with_a_scheduled_optax_optimizer(x64):
     assert not np.allclose(constant.losses, result.losses[1])  # the schedule did change the run
 
 
+@pytest.mark.slow
 def test_eval_records_equal_an_independent_evaluation(x64):
     x, y = regression_data(jnp.float64)
     x_val, y_val = held_out(jnp.float64)
@@ -273,6 +279,7 @@ def combine(params, static):
     return jax.tree_util.tree_map(lambda a, b: b if a is None else a, params, static, is_leaf=lambda v: v is None)
 
 
+@pytest.mark.slow
 def test_partitioned_model_sweeps_like_fit(x64):
     x, y = regression_data(jnp.float64)
     model = Model({"w": jnp.zeros(3, jnp.float64), "b": jnp.zeros((), jnp.float64)}, jnp.tanh)

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import jax
 import numpy as np
+import pytest
 from helpers import REGRESSION_SWEEP, assert_same_sweep, tree_allclose
 
 import jaxopt_lessons as jl
@@ -48,6 +49,7 @@ CHILD = REGRESSION_SWEEP + textwrap.dedent(
 )
 
 
+@pytest.mark.slow
 def test_sharded_equals_unsharded_and_fresh_process_is_bit_identical(tmp_path):
     env = dict(os.environ)
     env["XLA_FLAGS"] = (env.get("XLA_FLAGS", "") + " --xla_force_host_platform_device_count=2").strip()
