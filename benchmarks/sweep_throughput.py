@@ -134,7 +134,8 @@ def _legend(rows: list[Row], config: dict) -> str:
     import_rss = min(row.result["import_rss_mib"] for row in rows)
     return (f"Each row ran in its own fresh process; the warm calls of all rows were interleaved over "
             f"{max(len(row.result['times']) for row in rows)} rounds (at least {config['rounds']}; more while some row "
-            "had fewer than 2 quiet calls) and each row's time is its fastest round; {_harness.SPREAD_NOTE} Loops are timed on a sample and extrapolated to the whole sweep. "
+            "had fewer than 2 quiet calls) and each row's time is its fastest round; "
+            f"{_harness.SPREAD_NOTE} Loops are timed on a sample and extrapolated to the whole sweep. "
             "`first call` = trace + compile + one full run; `compile` = the trace/lower/compile time JAX "
             f"reports through `jax.monitoring` during it. Peak RSS is the process's `ru_maxrss` (≈{import_rss:,.0f} "
             f"MiB of it is Python + JAX after import). {config['lanes']:,} log-spaced float32 learning rates in "

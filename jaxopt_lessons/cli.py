@@ -16,7 +16,7 @@ Bad arguments print one line on stderr and exit with status 2, never a traceback
 are found before any work, unwritable ``--out``/``--plot``/``--checkpoint`` paths
 included. A progress bar is shown when stderr is a terminal (``--progress``/``--no-progress``).
 
-**Nothing lost.** ``--checkpoint FOLDER`` keeps the sweep's progress after every chunk;
+**Nothing lost.** ``--checkpoint FOLDER`` keeps the sweep's progress (every 10 s and on Ctrl-C);
 re-running the same command resumes it and gives a result bit-identical to an
 uninterrupted run (``--overwrite-checkpoint`` starts afresh when the folder holds another
 sweep). Ctrl-C stops after the running chunk and exits with status 130; with ``--out``

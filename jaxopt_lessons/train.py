@@ -278,19 +278,39 @@ def _check_optimizer(optimizer: Any, learning_rate: Any, schedule: Any, params: 
         raise TypeError(f"schedule must be a callable step -> multiplier of the learning rate, e.g. "
                         f"optax.cosine_decay_schedule(1.0, steps), got {type(schedule).__name__}")
     scalar = jax.ShapeDtypeStruct((), dtype)
-    try:
-        jax.eval_shape(lambda p, r: _build(None, factory, schedule, r).init(p), params, scalar)
-    except (jax.errors.ConcretizationTypeError, jax.errors.TracerBoolConversionError) as error:
-        raise TypeError(f"optimizer {fn_name(factory)!r} must accept a traced learning rate (fit builds it inside "
-                        "the compiled loop); it needs a concrete value. If it builds an optax schedule from the "
-                        "learning rate, pass the schedule's shape as fit(..., schedule=unit_schedule) instead "
-                        "(e.g. optax.warmup_cosine_decay_schedule(0.0, 1.0, warmup, steps)): the rate is then "
-                        f"learning_rate * unit_schedule(t). ({error})") from error
-    except Exception as error:
-        raise TypeError(f"optimizer {fn_name(factory)!r} must be a factory learning_rate -> GradientTransformation "
-                        f"that accepts a traced rate{' and schedule' if schedule else ''}; building and "
-                        f"initialising it failed: {error}") from error
+    check_traced_build(lambda p, r: _build(None, factory, schedule, r).init(p), (params, scalar),
+                       name=fn_name(factory), caller="fit", where="fit builds it inside the compiled loop",
+                       extra=" and schedule" if schedule else "")
     return factory, cast
+
+
+def check_traced_build(build_and_init: Callable[..., Any], shapes: tuple, *, name: str, caller: str, where: str,
+                       extra: str = "") -> None:
+    """Builds and initialises an optimizer with a traced learning rate, by ``jax.eval_shape`` (nothing runs).
+
+    Args:
+      build_and_init: ``(*shapes) -> optimizer state``, calling the factory on a traced rate.
+      shapes: its abstract arguments (``jax.ShapeDtypeStruct`` pytrees).
+      name: the optimizer's name, for the message.
+      caller: ``"fit"`` or ``"sweep"``, whose ``schedule=`` argument the message names.
+      where: where the caller builds the optimizer (why the rate is traced).
+      extra: what else is traced (e.g. ``" and traced hyperparameters"``).
+
+    Raises:
+      TypeError: the factory needs a concrete rate (e.g. it builds an optax schedule from it:
+        the message names ``schedule=`` as the way), or building it fails otherwise.
+    """
+    try:
+        jax.eval_shape(build_and_init, *shapes)
+    except (jax.errors.ConcretizationTypeError, jax.errors.TracerBoolConversionError) as error:
+        raise TypeError(f"optimizer {name!r} must accept a traced learning rate ({where}); it needs a concrete "
+                        "value. If it builds an optax schedule from the learning rate, pass the schedule's shape as "
+                        f"{caller}(..., schedule=unit_schedule) instead (e.g. optax.warmup_cosine_decay_schedule(0.0, "
+                        "1.0, warmup, steps)): the rate is then learning_rate * unit_schedule(t). "
+                        f"({error})") from error
+    except Exception as error:
+        raise TypeError(f"optimizer {name!r} must accept a traced learning rate ({where}){extra}; building and "
+                        f"initialising it failed: {error}") from error
 
 
 # --- the compiled loop ----------------------------------------------------------------

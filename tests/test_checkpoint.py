@@ -74,6 +74,35 @@ def test_interrupted_checkpointed_sweep_resumes_bit_identical(tmp_path, monkeypa
     assert_same_sweep(run(checkpoint=tmp_path), uninterrupted(), CHECKED)  # a finished checkpoint replays
 
 
+def test_saves_are_throttled_and_ctrl_c_saves_the_chunks_done_since(tmp_path, monkeypatch):
+    """With periodic saves off, the running state is saved after the sweep's first chunk and on Ctrl-C only;
+    the resume still starts exactly where the interrupt came (the chunks since the first were not lost)."""
+    from jaxopt_lessons.sweeps import checkpoint, driver
+
+    saved_chunks = []
+    original = checkpoint.Checkpoint.save_running
+
+    def recording(self, batch, next_chunk, leaves, rows):
+        saved_chunks.append((batch, next_chunk))
+        return original(self, batch, next_chunk, leaves, rows)
+
+    monkeypatch.setattr(driver, "SAVE_EVERY_SECONDS", 1e9)
+    monkeypatch.setattr(checkpoint.Checkpoint, "save_running", recording)
+    with monkeypatch.context() as patch:
+        patch.setattr(tqdm.auto, "tqdm", interrupt_after(50))  # in the second batch, well past its first chunk
+        with pytest.raises(KeyboardInterrupt) as caught:
+            run(progress=True, checkpoint=tmp_path)
+    batch, next_chunk = saved_chunks[-1]
+    assert saved_chunks[:-1] == [(0, 1)] and batch == 1 and next_chunk > 2  # the sweep's first chunk, then Ctrl-C
+    chunk_steps = 8  # 240 steps recorded every 4: 60 records in 30 chunks of 2
+    np.testing.assert_array_equal(caught.value.partial.steps_run[4:8], next_chunk * chunk_steps)  # batch 1's lanes
+    resumed_from = []
+    monkeypatch.setattr(driver.Checkpoint, "running",
+                        lambda self, b, _orig=checkpoint.Checkpoint.running: resumed_from.append(b) or _orig(self, b))
+    assert_same_sweep(run(checkpoint=tmp_path), uninterrupted(), CHECKED)
+    assert resumed_from[0] == 1
+
+
 def test_a_checkpoint_of_other_inputs_is_a_clear_error_unless_overwritten(tmp_path):
     run(checkpoint=tmp_path)
     with pytest.raises(ValueError, match=r"other inputs \(learning_rates differ\)"):

@@ -160,7 +160,7 @@ def build_parser() -> argparse.ArgumentParser:
                        help="write the SweepResult as JSON (atomically; on Ctrl-C the partial result)")
     sweep.add_argument("--plot", metavar="FILE.png", help="save the final-loss-vs-learning-rate plot")
     sweep.add_argument("--checkpoint", metavar="FOLDER",
-                       help="keep progress in FOLDER after every chunk; re-run the same command to resume")
+                       help="keep progress in FOLDER (every 10 s and on Ctrl-C); re-run the same command to resume")
     sweep.add_argument("--overwrite-checkpoint", action="store_true",
                        help="start afresh when --checkpoint holds a sweep with other inputs")
     sweep.add_argument("--devices", type=_positive_int, default=None,

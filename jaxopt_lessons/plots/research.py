@@ -224,12 +224,7 @@ def plot_lora(
     same_length(ranks, counts, "ranks", "trainable_params")
     full_loss = number(full_loss, "full_loss")
     full_params = number(full_params, "full_params", positive=True)
-    yerr = None
-    if loss_ranges is not None:
-        low, high = (as_1d(v, "loss_ranges") for v in loss_ranges)
-        same_length(losses, low, "losses", "loss_ranges low")
-        same_length(losses, high, "losses", "loss_ranges high")
-        yerr = np.stack([np.maximum(losses - low, 0.0), np.maximum(high - losses, 0.0)])
+    yerr = _error_bars(losses, loss_ranges, "loss_ranges")
     fig = Figure(figsize=(11.0, 5.0), layout="constrained")
     left, right = fig.subplots(1, 2, sharey=True)
     for ax, x, xlabel in ((left, ranks, "adapter rank r"), (right, counts, "trainable parameters")):
@@ -297,12 +292,7 @@ def plot_power_law(
     a, alpha, c = number(a, "a"), number(alpha, "alpha"), number(c, "c")
     grid = np.geomspace(sizes.min(), sizes.max(), 200)
     fitted = a * grid ** (-alpha) + c
-    yerr = None
-    if ranges is not None:
-        low, high = (as_1d(v, "ranges") for v in ranges)
-        same_length(losses, low, "losses", "ranges low")
-        same_length(losses, high, "losses", "ranges high")
-        yerr = np.stack([np.maximum(losses - low, 0.0), np.maximum(high - losses, 0.0)])
+    yerr = _error_bars(losses, ranges, "ranges")
     fig = Figure(figsize=(12.0, 5.2), layout="constrained")
     left, right = fig.subplots(1, 2)
     if points is not None:
@@ -352,3 +342,13 @@ def _excess_panel(ax: Any, sizes: np.ndarray, losses: np.ndarray, excluded_sizes
     if (~keep).any():
         ax.plot(sizes[~keep], np.full(int((~keep).sum()), 0.02), "v", color="C0", markersize=9, clip_on=False,
                 transform=ax.get_xaxis_transform(), label="L ≤ c (at or below the floor)")
+
+
+def _error_bars(values: np.ndarray, ranges: Any, name: str) -> np.ndarray | None:
+    """``(2, n)`` distances from ``values`` down to ``ranges[0]`` and up to ``ranges[1]`` (matplotlib's ``yerr``)."""
+    if ranges is None:
+        return None
+    low, high = (as_1d(v, name) for v in ranges)
+    same_length(values, low, "losses", f"{name} low")
+    same_length(values, high, "losses", f"{name} high")
+    return np.stack([np.maximum(values - low, 0.0), np.maximum(high - values, 0.0)])

@@ -205,7 +205,8 @@ def sweep(
       keep_params: return every lane's final parameters in ``SweepResult.params``.
       lanes_last: the layout (see above): ``None`` automatic, ``True`` lanes last,
         ``False`` ``jax.vmap``.
-      checkpoint: a folder that keeps the sweep's progress after every chunk
+      checkpoint: a folder that keeps the sweep's progress: each finished batch, and the
+        running batch's lane state every ``driver.SAVE_EVERY_SECONDS`` (10 s) and on Ctrl-C
         (:mod:`jaxopt_lessons.sweeps.checkpoint`); calling ``sweep`` again with the same
         inputs resumes there and returns a result bit-identical to an uninterrupted run.
       overwrite: with ``checkpoint``, start afresh when the folder holds a sweep with

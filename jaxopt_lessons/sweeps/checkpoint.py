@@ -45,6 +45,7 @@ class Checkpoint:
     def __init__(self, path: str | os.PathLike, fingerprint: dict[str, str], *, overwrite: bool) -> None:
         self.path = Path(path)
         self.writer = jax.process_index() == 0
+        self.running_saves = 0  # calls of save_running in this sweep (the driver saves the first at once)
         if self.path.exists() and not self.path.is_dir():
             raise ValueError(f"checkpoint {self.path} exists and is not a folder")
         manifest = self._read_manifest()
@@ -124,6 +125,7 @@ class Checkpoint:
 
     def save_running(self, batch: int, next_chunk: int, leaves: list[np.ndarray], rows: dict[str, np.ndarray]) -> None:
         """Stores the running ``batch`` after ``next_chunk`` chunks: its lane state and results so far."""
+        self.running_saves += 1
         if self.writer:
             extra = {"_batch": np.int64(batch), "_next_chunk": np.int64(next_chunk), "_n_leaves": np.int64(len(leaves))}
             extra.update({f"_carry_{i}": leaf for i, leaf in enumerate(leaves)})

@@ -30,6 +30,7 @@ from .._validate import (
     fn_name,
 )
 from ..batching import check_batch_size
+from ..train import check_traced_build
 from .lanes_last import dot_sizes
 from .status import StatusRules
 
@@ -263,18 +264,9 @@ def _check_factory(factory: Any, name: str, example: Any, learning_rate: float, 
             peak, rate = rate, (lambda count: peak * schedule(count))
         return factory(rate, **values).init(params)
 
-    try:
-        jax.eval_shape(build_and_init, example, scalar, {key: scalar for key in hyperparams})
-    except (jax.errors.ConcretizationTypeError, jax.errors.TracerBoolConversionError) as error:
-        raise TypeError(f"optimizer {name!r} must accept a traced learning rate (sweep builds it inside jax.vmap); "
-                        "building and initialising it failed because it needs a concrete value. If it builds an "
-                        "optax schedule from the learning rate, pass the schedule's shape as sweep(..., "
-                        "schedule=unit_schedule) instead (e.g. optax.warmup_cosine_decay_schedule(0.0, 1.0, "
-                        f"warmup, steps)): the lane's rate is then lr * unit_schedule(t). ({error})") from error
-    except Exception as error:
-        raise TypeError(f"optimizer {name!r} must accept a traced learning rate (sweep builds it inside "
-                        f"jax.vmap){' and traced hyperparameters' if hyperparams else ''}; building and "
-                        f"initialising it failed: {error}") from error
+    check_traced_build(build_and_init, (example, scalar, {key: scalar for key in hyperparams}), name=name,
+                       caller="sweep", where="sweep builds it inside jax.vmap",
+                       extra=" and traced hyperparameters" if hyperparams else "")
 
 
 def _check_accepts(factory: Any, name: str, hyperparams: dict[str, np.ndarray]) -> None:
