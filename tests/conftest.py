@@ -4,12 +4,23 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
+import tempfile
 
 os.environ.setdefault("MPLBACKEND", "Agg")
+# One compilation cache for this test run, shared by the xdist workers and the child processes
+# they start (the environment is inherited): the many programs that several processes compile
+# alike (the CLI's, the two-process runs', fresh-process checks') compile once. The folder is new
+# for every run (made by the first process, pytest itself, and removed at its end), so nothing
+# carries over from one run to the next; a JAX_COMPILATION_CACHE_DIR of your own is left alone.
+_OWN_CACHE = "JAX_COMPILATION_CACHE_DIR" not in os.environ  # this process makes (and removes) it
+if _OWN_CACHE:
+    os.environ["JAX_COMPILATION_CACHE_DIR"] = tempfile.mkdtemp(prefix="jaxopt-lessons-tests-")
+    os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0")
 
-import jax
-import pytest
-from helpers import experiments_package, on_compile_event
+import jax  # noqa: E402  (after the environment above)
+import pytest  # noqa: E402
+from helpers import experiments_package, on_compile_event  # noqa: E402
 
 
 @pytest.fixture
@@ -60,3 +71,9 @@ def results(tmp_path_factory):
 
     get.out = out
     return get
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """The run's compilation cache goes with the run (removed by the process that made it)."""
+    if _OWN_CACHE:
+        shutil.rmtree(os.environ["JAX_COMPILATION_CACHE_DIR"], ignore_errors=True)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import inspect
+import os
 import sys
 import textwrap
 from pathlib import Path
@@ -71,6 +72,17 @@ def assert_same_sweep(a, b, fields: tuple[str, ...] = SWEEP_FIELDS, *, params: b
         assert len(leaves_a) == len(leaves_b) > 0
         for index, (x, y) in enumerate(zip(leaves_a, leaves_b)):
             assert_same_bits(x, y, f"params leaf {index}")
+
+
+# --- child processes ---------------------------------------------------------------------
+
+
+def fresh_process_environment() -> dict[str, str]:
+    """This process's environment without the test run's shared compilation cache (see ``conftest``):
+    a child that checks what a *fresh* process computes compiles every program itself."""
+    environment = dict(os.environ)
+    environment.pop("JAX_COMPILATION_CACHE_DIR", None)
+    return environment
 
 
 # --- interrupts --------------------------------------------------------------------------

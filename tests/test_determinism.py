@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import os
 import subprocess
 import sys
 import textwrap
@@ -26,7 +25,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
-from helpers import assert_same_bits, assert_same_sweep
+from helpers import assert_same_bits, assert_same_sweep, fresh_process_environment
 
 import jaxopt_lessons as jl
 from jaxopt_lessons import manual, optim
@@ -106,7 +105,7 @@ def test_repeated_calls_are_bit_identical(reference):
 
 @pytest.mark.slow
 def test_a_fresh_process_gives_the_same_bits(reference, tmp_path):
-    completed = subprocess.run([sys.executable, "-c", CHILD, str(tmp_path)], cwd=ROOT, env=dict(os.environ),
+    completed = subprocess.run([sys.executable, "-c", CHILD, str(tmp_path)], cwd=ROOT, env=fresh_process_environment(),
                                capture_output=True, text=True, timeout=300, check=False)
     assert completed.returncode == 0, completed.stderr[-3000:]
     result, fitted = reference

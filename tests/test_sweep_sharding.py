@@ -8,7 +8,6 @@ bit-identical results across processes.
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import textwrap
@@ -17,7 +16,7 @@ from pathlib import Path
 import jax
 import numpy as np
 import pytest
-from helpers import REGRESSION_SWEEP, assert_same_sweep, tree_allclose
+from helpers import REGRESSION_SWEEP, assert_same_sweep, fresh_process_environment, tree_allclose
 
 import jaxopt_lessons as jl
 
@@ -51,7 +50,7 @@ CHILD = REGRESSION_SWEEP + textwrap.dedent(
 
 @pytest.mark.slow
 def test_sharded_equals_unsharded_and_fresh_process_is_bit_identical(tmp_path):
-    env = dict(os.environ)
+    env = fresh_process_environment()
     env["XLA_FLAGS"] = (env.get("XLA_FLAGS", "") + " --xla_force_host_platform_device_count=2").strip()
     env["JAX_PLATFORMS"] = "cpu"
     completed = subprocess.run([sys.executable, "-c", CHILD, str(tmp_path)], cwd=ROOT, env=env,
