@@ -38,7 +38,7 @@ PROBLEMS: dict[str, ProblemInfo] = {
         10000, (1e-2, 100.0), True,
     ),
     "moons": ProblemInfo(
-        "a 2-8-4-1 ReLU network, cross-entropy on logits, 200 two-moons points",
+        "a 2-8-4-1 ReLU network, cross-entropy on logits, 200 two-moons points (+200 held out)",
         2000, (1e-3, 10.0), True,
     ),
 }

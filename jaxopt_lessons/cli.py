@@ -194,7 +194,8 @@ def _run_sweep(options: argparse.Namespace) -> int:
             problem.loss_fn, problem.init, factories if len(factories) > 1 else factories[options.optimizer[0]],
             options.lr, steps=steps, args=problem.args, grad_fn=problem.grad_fn if options.hand_grad else None,
             seeds=seeds, devices=devices, progress=progress, checkpoint=options.checkpoint,
-            overwrite=options.overwrite_checkpoint,
+            overwrite=options.overwrite_checkpoint, eval_fn=problem.loss_fn if problem.eval_args else None,
+            eval_args=problem.eval_args,
         )
     except (ValueError, TypeError) as error:
         raise UsageError(str(error).splitlines()[0]) from None

@@ -10,7 +10,7 @@ name in the dtype asked for:
 ``rosenbrock``               :math:`f(x, y) = (1 - x)^2 + 100 (y - x^2)^2` from :math:`(-1.5, 2)`
 ``linear-regression``        the seed's :math:`\frac1n\sum_i (w x_i + b - y_i)^2` on its data and start
 ``xor``                      the seed's 2→4→1 sigmoid net, MSE, on the XOR table
-``moons``                    a 2→8→4→1 ReLU net, BCE on logits, on 200 two-moons points
+``moons``                    a 2→8→4→1 ReLU net, BCE on logits, on 200 two-moons points (+200 held out)
 ============================ =============================================================
 """
 
@@ -56,6 +56,10 @@ class Problem:
       default_learning_rates: ``(lo, hi)``, a log range worth sweeping for SGD.
       grad_fn: a hand-derived ``grad_fn(params, *args) -> (loss, grads)``, or ``None``.
       min_loss: the known minimum of the loss, when there is a closed form, else ``None``.
+      eval_args: held-out data for ``loss_fn`` (``loss_fn(params, *eval_args)``), for
+        problems where generalisation means something (moons), else ``()``. The CLI
+        passes them to :func:`jaxopt_lessons.sweep` as ``eval_fn=loss_fn``, so its best
+        rate is judged on the held-out loss.
     """
 
     name: str
@@ -67,6 +71,7 @@ class Problem:
     default_learning_rates: tuple[float, float] = (1e-3, 1.0)
     grad_fn: Callable[..., tuple[jax.Array, Params]] | None = None
     min_loss: float | None = None
+    eval_args: tuple = ()
 
     @property
     def random_init(self) -> bool:
@@ -189,10 +194,11 @@ def _xor(dtype: Any) -> Problem:
     )
 
 
-@functools.lru_cache(maxsize=4)
-def _moons_data(dtype: Any) -> tuple[jax.Array, jax.Array]:
-    """The moons data set, drawn once per dtype (key 0, 200 points, noise 0.1)."""
-    X, y = jax.jit(datasets.two_moons, static_argnums=(1, 2))(jax.random.key(0), 200, 0.1)
+@functools.lru_cache(maxsize=8)
+def _moons_data(dtype: Any, seed: int = 0) -> tuple[jax.Array, jax.Array]:
+    """The moons data set, drawn once per dtype (key ``seed``, 200 points, noise 0.1): key 0
+    for training, key 1 for the held-out split."""
+    X, y = jax.jit(datasets.two_moons, static_argnums=(1, 2))(jax.random.key(seed), 200, 0.1)
     return X.astype(dtype), y.astype(dtype)
 
 
@@ -208,6 +214,7 @@ def _moons(dtype: Any) -> Problem:
         init=init,
         args=(X, y),
         grad_fn=manual.mlp_grad_fn(**_MOONS_OPTIONS),
+        eval_args=_moons_data(dtype, 1),
     )
 
 

@@ -19,6 +19,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+import jax
 import numpy as np
 import optax
 import pytest
@@ -275,6 +276,28 @@ def test_several_seeds_print_median_worst_counts_and_the_best_spread(tmp_path, c
     rate = float(rows[2][0])
     lane = int(np.flatnonzero((saved.seeds == 2) & np.isclose(saved.learning_rates, rate, rtol=1e-4))[0])
     assert saved.final_loss[lane] == pytest.approx(_optax_final_loss("xor", optax.adam, rate, 2, 150), rel=2e-3)
+
+
+def test_moons_is_judged_on_its_held_out_split(tmp_path, capsys):
+    """The moons sweep records the loss on 200 held-out points (a fresh two-moons draw, key 1)
+    beside the training loss, and its table and best rate are by that held-out loss."""
+    out = tmp_path / "moons.json"
+    text = _sweep(capsys, "moons", "--optimizer", "sgd", "--lr", "0.1,1", "--seeds", "2", "--steps", "60",
+                  "--out", str(out))
+    header, rows = _rows(text)
+    assert header == ["learning_rate", "median_final_eval", "worst_final_eval", "statuses"]
+    assert "rule: median final_eval across 2 seeds" in text
+    saved = jl.SweepResult.from_json(out)
+    x_held, y_held = jl.datasets.two_moons(jax.random.key(1), 200, 0.1)
+    problem = jl.problems.get_problem("moons")
+    for lane in range(saved.n_lanes):
+        params = jax.tree_util.tree_map(lambda leaf, i=lane: leaf[i], saved.params)
+        independent = float(problem.loss_fn(params, x_held, y_held))
+        assert saved.final_eval[lane] == pytest.approx(independent, rel=1e-5)
+        assert saved.final_eval[lane] != pytest.approx(saved.final_loss[lane], rel=1e-3)  # not the training loss
+    for row, rate in zip(rows, (0.1, 1.0), strict=True):
+        lanes = np.flatnonzero(np.isclose(saved.learning_rates, rate))
+        assert float(row[1]) == pytest.approx(np.median(saved.final_eval[lanes]), rel=1e-4)
 
 
 def test_more_rows_than_a_screen_are_binned_by_neighbouring_rates(capsys):
