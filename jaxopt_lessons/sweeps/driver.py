@@ -4,8 +4,9 @@ Lanes run in batches (a multiple of the device count, padded by repeating the fi
 lane; padding lanes are dropped). A batch runs chunk by chunk; between chunks the
 host stores the previous chunk's results (while the device runs the next one),
 updates the progress bar, checks the early-stop rule and, with a checkpoint, saves the
-batch's lane state (every :data:`SAVE_EVERY_SECONDS` and on Ctrl-C). Everything a chunk returns is written into :class:`Outputs`, so the
-lanes and steps done so far survive an interruption.
+batch's lane state (every :data:`SAVE_EVERY_SECONDS` and on Ctrl-C). Everything a chunk
+returns is written into :class:`Outputs`, so the lanes and steps done so far survive an
+interruption.
 """
 
 from __future__ import annotations
@@ -183,9 +184,8 @@ class _RunningSaver:
     small models. So with one process the state is saved after the sweep's first chunk, then
     when that many seconds have passed since the last save, and at once on Ctrl-C
     (``KeyboardInterrupt``): an interrupt still loses only the running chunk, a killed
-    process at most the last seconds. Several
-    processes save after every chunk: gathering the carry is a collective, which every
-    process must enter at the same chunk.
+    process at most the last seconds. Several processes save after every chunk: gathering
+    the carry is a collective, which every process must enter at the same chunk.
     """
 
     def __init__(self, checkpoint: Checkpoint | None, batch: Batch, outputs: Outputs, first_chunk: int) -> None:
