@@ -80,3 +80,31 @@ def test_host_result_memory_is_linear_and_batches_do_not_change_results():
     # the first batch of the large sweep is the small sweep, bit for bit
     np.testing.assert_array_equal(large.losses[:8], small.losses)
     np.testing.assert_array_equal(large.final_loss[:8], small.final_loss)
+
+
+class _Cpu:
+    platform = "cpu"
+
+
+@pytest.mark.parametrize("n_lanes", [1, 3, 64, 255, 256, 1_000, 1_024, 2_048, 3_000, 100_000])
+@pytest.mark.parametrize("per_lane", [1_728, 800_000, 11_311_496])  # XOR net, 64→32→10 MLP, 784→256→10 MLP
+def test_default_batches_are_cache_sized_balanced_and_cover_every_lane(n_lanes, per_lane, monkeypatch):
+    """Default lanes per batch on 2 CPU devices, checked against the rule written out independently."""
+    monkeypatch.setattr(memory, "available_bytes", lambda devices: 2**40)  # memory never binds here
+    devices = [_Cpu(), _Cpu()]
+    size = memory.lanes_per_batch(None, n_lanes, devices, per_lane)
+    cap_per_device = min(memory.CPU_LANES_PER_DEVICE, memory.CPU_BATCH_BYTES_PER_DEVICE // per_lane)
+    n_batches = -(-n_lanes // size)
+    assert size % 2 == 0 and size >= 2 * memory.MIN_LANES_PER_DEVICE
+    # at most the cap per device (or one lane over it, from splitting the lanes evenly)
+    assert size // 2 <= max(cap_per_device + 1, memory.MIN_LANES_PER_DEVICE)
+    # as few batches as the cap allows ...
+    assert n_batches == max(1, -(-n_lanes // (2 * max(cap_per_device, memory.MIN_LANES_PER_DEVICE))))
+    # ... of nearly equal size: the padding is less than one lane per device per batch
+    assert n_batches * size - n_lanes < 2 * n_batches or size == 2 * memory.MIN_LANES_PER_DEVICE
+
+
+def test_a_requested_batch_size_is_kept():
+    devices = [_Cpu(), _Cpu()]
+    assert memory.lanes_per_batch(9, 1_000, devices, 800_000) == 8  # rounded down to the device count
+    assert memory.lanes_per_batch(4, 10, devices, 1) == 4  # 4, 4, 2 (padded): not rebalanced

@@ -125,8 +125,10 @@ def sweep(
     device a lane needs about twice its carry plus the intermediates of one
     loss-and-gradient evaluation (:func:`jaxopt_lessons.sweeps.memory.lane_bytes`,
     traced, never compiled). Lanes run in batches of at most ``max_lanes_per_batch``;
-    the default fits half the free device memory, and on CPU devices at most 512 lanes
-    per device. A batch holds at least two lanes per device (padded).
+    the default fits half the free device memory and, on CPU devices, a cache-sized
+    working set (at most 512 lanes and 128 MiB of that estimate per device:
+    :func:`jaxopt_lessons.sweeps.memory.lanes_per_batch`), and splits the lanes into
+    batches of equal size. A batch holds at least two lanes per device (padded).
 
     **Long runs.** The scan runs in up to ~32 chunks (a multiple of ``record_every``
     steps each; steps past ``steps`` in the last chunk are masked out, so chunking never
@@ -151,8 +153,8 @@ def sweep(
     neighbours or position in the batch, the padding lanes, the chunks, a resumed
     checkpoint, a fresh process, or a ``jax.distributed`` run over the same number of
     devices (tested). Another device count or another number of lanes per device
-    (``max_lanes_per_batch``, or the default, up to 512 lanes per CPU device, so adding a
-    learning rate can change it) compiles another program, which XLA may optimise
+    (``max_lanes_per_batch``, or the default, which depends on the number of lanes, so
+    adding a learning rate can change it) compiles another program, which XLA may optimise
     differently: it may sum a large array in another order (a loss's mean over 100
     examples rounds differently at 64 lanes per device than at 32), or, over several
     devices, rewrite a division differently (Adam's bias correction under ``jax.vmap``).
