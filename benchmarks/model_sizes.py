@@ -249,7 +249,8 @@ def _realistic_legend(rounds: int, steps: int, old_lanes: int) -> str:
         "trace/lower/compile time reported by `jax.monitoring`; `time to result × loop` = the loop's time to "
         "result / the row's. The bare vmap shards the lanes over every device as the sweep does, and records "
         "the same losses. The old engine (commit before the rebuild) is measured at "
-        f"{old_lanes:,} lanes only, to keep the run short. {_harness.SPREAD_NOTE}")
+        f"{old_lanes:,} lanes only, to keep the run short; `candidate engine` rows (with `--candidate`) run "
+        f"another engine in the same run (see Engines above). {_harness.SPREAD_NOTE}")
 
 
 def _sizes_legend(rounds: int) -> str:
