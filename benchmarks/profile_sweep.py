@@ -22,6 +22,10 @@ variants of its kernel to measure what each part costs. Sections (``--section``)
   (``lanes_last``), ``unroll``;
 * ``hlo`` -- the compiled chunk program against the bare program: fusions and
   instructions in the loop bodies;
+* ``thunks`` -- one batch under ``jax.profiler``: the time inside every compiled thunk
+  (XLA's unit of work on CPU), grouped by what it does (the loss and gradient, the
+  statistics' reductions, the freezing selects, the loop carry's copies, ...), read from
+  the ``op_name`` of its HLO instruction;
 * ``patches`` -- candidate engine changes monkeypatched into whole ``jl.sweep`` calls
   (``patched``: cached traces, fewer chunks, more lanes per CPU device), alone and
   together, with their results checked against the engine's.
@@ -527,6 +531,98 @@ def section_hlo(engine: Engine) -> str:
     return "\n".join(lines)
 
 
+# --- section: time per XLA thunk -------------------------------------------------------------------
+
+
+def thunk_category(name: str, line: str) -> str:
+    """What a compiled thunk of the chunk program does, from its HLO line's ``op_name``."""
+    op = re.search(r'op_name="([^"]+)"', line)
+    op = op.group(1) if op else ""
+    if not op and name.startswith("copy"):
+        return "carry copies (θ_{t-1} kept beside θ_t)"
+    if "jvp(" in op:
+        return "loss and gradient"
+    if "_where" in op:
+        return "freezing and statistics selects"
+    if "/reduce" in op and "/while/body/" in op:
+        return "status statistics reductions"
+    if "/while/body/" in op:
+        return "optimizer update and other per-step work"
+    return "outside the step loop"
+
+
+def thunk_times(run: Callable[[], object], hlo_text: str) -> dict[str, tuple[float, str]]:
+    """``name -> (ns, HLO line)`` of every compiled thunk that ``run()`` executed, under ``jax.profiler``."""
+    import collections
+    import tempfile
+
+    import jax
+
+    lines = {}
+    for line in hlo_text.splitlines():
+        match = re.match(r"\s*(?:ROOT )?%([\w.\-]+) = ", line)
+        if match:
+            lines.setdefault(match.group(1), line)
+    run()  # warm
+    with tempfile.TemporaryDirectory() as folder:
+        with jax.profiler.trace(folder):
+            run()
+        data = jax.profiler.ProfileData.from_file(str(next(Path(folder).rglob("*.xplane.pb"))))
+    per_thunk: collections.Counter = collections.Counter()
+    for plane in data.planes:
+        for line in plane.lines:
+            if line.name.startswith("tf_XLAEigen"):  # the threads that run compiled thunks
+                for event in line.events:
+                    if event.name in lines:
+                        per_thunk[event.name] += event.duration_ns
+    return {name: (ns, lines[name]) for name, ns in per_thunk.items()}
+
+
+def section_thunks(engine: Engine) -> str:
+    """One batch of the engine and of the bare vmap under ``jax.profiler``, thunk by thunk."""
+    import collections
+
+    import _cases
+    import jax
+    import jax.numpy as jnp
+    import numpy as np
+    from jax.sharding import Mesh, NamedSharding, PartitionSpec
+
+    from jaxopt_lessons.sweeps import api, kernel
+
+    batch = engine.batch()
+    inputs, shared = engine.inputs(batch), api.shared_inputs(engine.plan)
+    program = kernel.build_program(engine.spec)
+    carry = jax.eval_shape(program.init, inputs, shared)
+    engine_text = program.chunk.lower(carry, inputs, np.int32(0), shared).compile().as_text()
+    bare = _cases.BareVmap({**engine.config, "lanes": batch.size})
+    rates = jax.device_put(jnp.asarray(_cases.learning_rates({**engine.config, "lanes": batch.size})),
+                           NamedSharding(Mesh(np.asarray(jax.devices()), ("lanes",)), PartitionSpec("lanes")))
+    runs = {"jl.sweep kernel": thunk_times(lambda: device_loop(program, engine, inputs, shared, False), engine_text),
+            "bare jit(vmap(lax.scan))": thunk_times(lambda: bare.run(1), bare.batched.lower(rates).compile().as_text())}
+    steps = engine.config["steps"]
+    scale = 1e-3 / steps / len(engine.spec.devices)  # µs per step per device
+    by_category = {run: collections.Counter() for run in runs}
+    for run, thunks in runs.items():
+        for name, (ns, line) in thunks.items():
+            by_category[run][thunk_category(name, line)] += ns
+    names = sorted(set().union(*by_category.values()), key=lambda c: -by_category["jl.sweep kernel"][c])
+    out = [f"One batch of {batch.size:,} lanes ({batch.size // len(engine.spec.devices)} per device) × {steps} steps "
+           f"({engine.n_chunks()} chunks for the sweep), traced with `jax.profiler`: time inside compiled thunks "
+           "(XLA's units of work on CPU), µs per step and device, grouped by the `op_name` of their HLO.\n",
+           "| what the thunks do | " + " | ".join(runs) + " |", "|---|" + "---:|" * len(runs)]
+    for name in names:
+        out.append(f"| {name} | " + " | ".join(fmt(by_category[run][name] * scale) for run in runs) + " |")
+    out.append("| **all thunks** | " + " | ".join(fmt(sum(by_category[run].values()) * scale) for run in runs) + " |")
+    out += ["", "The sweep kernel's largest thunks:", "", "| thunk | shape | what it does | µs / step |",
+            "|---|---|---|---:|"]
+    largest = sorted(runs["jl.sweep kernel"].items(), key=lambda item: -item[1][0])[:14]
+    for name, (ns, line) in largest:
+        shape = re.match(r"\s*(?:ROOT )?%[\w.\-]+ = (\S+)", line).group(1)
+        out.append(f"| `{name}` | `{shape[:44]}` | {thunk_category(name, line)} | {fmt(ns * scale)} |")
+    return "\n".join(out)
+
+
 # --- section: first call, in fresh processes ---------------------------------------------------------
 
 
@@ -545,8 +641,8 @@ def section_compile(config: dict, engines: dict) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--problem", choices=sorted(PROBLEMS), default="mlp")
-    parser.add_argument("--section", default="compile,host,device,knobs,hlo,patches",
-                        help="comma-separated: compile, host, device, knobs, hlo, patches")
+    parser.add_argument("--section", default="compile,host,device,knobs,hlo,patches,thunks",
+                        help="comma-separated: compile, host, device, knobs, hlo, patches, thunks")
     parser.add_argument("--lanes", type=int)
     parser.add_argument("--steps", type=int)
     parser.add_argument("--rounds", type=int, default=5)
@@ -577,6 +673,7 @@ def main(argv: list[str] | None = None) -> int:
         "knobs": lambda: section_knobs(engine, rounds),
         "hlo": lambda: section_hlo(engine),
         "patches": lambda: section_patches(engine, rounds),
+        "thunks": lambda: section_thunks(engine),
     }
     for name in sections:
         print(f"section {name} ...", file=sys.stderr, flush=True)
