@@ -7,6 +7,7 @@ through the public seam between chunks (the progress bar's ``update``), as Ctrl-
 from __future__ import annotations
 
 import functools
+import json
 
 import jax
 import jax.numpy as jnp
@@ -63,15 +64,18 @@ def test_ctrl_c_hands_back_the_lanes_and_steps_done(monkeypatch):
     assert np.isnan(partial.losses[cut, records_done:]).all()  # never reached
 
 
-def test_interrupted_checkpointed_sweep_resumes_bit_identical(tmp_path, monkeypatch):
+@pytest.mark.parametrize("layout", ["automatic", "vmap"])  # XOR: lanes last (carries θ_{t-1}); vmap: Δθ_{t-1}
+def test_interrupted_checkpointed_sweep_resumes_bit_identical(tmp_path, monkeypatch, layout):
+    kwargs = {} if layout == "automatic" else {"lanes_last": False}
     with monkeypatch.context() as patch:
         patch.setattr(tqdm.auto, "tqdm", interrupt_after(70))
         with pytest.raises(KeyboardInterrupt):
-            run(progress=True, checkpoint=tmp_path)
+            run(progress=True, checkpoint=tmp_path, **kwargs)
     files = sorted(p.name for p in tmp_path.iterdir())
     assert "manifest.json" in files and "running.npz" in files and "batch-000000.npz" in files
-    assert_same_sweep(run(checkpoint=tmp_path), uninterrupted(), CHECKED)
-    assert_same_sweep(run(checkpoint=tmp_path), uninterrupted(), CHECKED)  # a finished checkpoint replays
+    whole = uninterrupted() if not kwargs else run(**kwargs)
+    assert_same_sweep(run(checkpoint=tmp_path, **kwargs), whole, CHECKED)
+    assert_same_sweep(run(checkpoint=tmp_path, **kwargs), whole, CHECKED)  # a finished checkpoint replays
 
 
 def test_saves_are_throttled_and_ctrl_c_saves_the_chunks_done_since(tmp_path, monkeypatch):
@@ -124,3 +128,46 @@ def test_an_unreadable_checkpoint_file_is_named(tmp_path, monkeypatch):
     (tmp_path / "manifest.json").write_text("{")
     with pytest.raises(ValueError, match="unreadable manifest.json"):
         run(checkpoint=tmp_path)
+
+
+def test_a_checkpoint_of_another_format_version_is_refused_with_its_reason(tmp_path):
+    """A folder written by another version (its carry may mean something else) is not resumed silently."""
+    folder = tmp_path / "ck"
+    run(rates=[0.1, 0.2], checkpoint=folder, steps=8)
+    manifest = json.loads((folder / "manifest.json").read_text())
+    manifest["format"] = "jaxopt_lessons.sweep-checkpoint"  # version 1, before Δθ_{t-1} was carried
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(ValueError, match="another version of jaxopt_lessons"):
+        run(rates=[0.1, 0.2], checkpoint=folder, steps=8)
+
+
+def quadratic(params):
+    """0.5 θᵀAθ with A's eigenvalues 3, 1 and 0.5 (over two leaves): rates above 1/3 make the top mode flip sign."""
+    return 0.5 * (3 * params["w"][0] ** 2 + params["w"][1] ** 2 + 0.5 * params["b"] ** 2)
+
+
+@pytest.mark.parametrize("lanes_last", [True, False])  # lanes last carries θ_{t-1}; vmap carries Δθ_{t-1}
+def test_the_update_statistics_survive_a_resume_in_the_second_half(tmp_path, monkeypatch, lanes_last):
+    start = {"w": jnp.array([1.0, -1.0]), "b": jnp.array(2.0)}
+    steps, rates = 60, [0.1, 0.5, 0.6]
+    settings = dict(steps=steps, record_every=4, lanes_last=lanes_last)  # 15 chunks of 4 steps
+    with monkeypatch.context() as patch:
+        patch.setattr(tqdm.auto, "tqdm", interrupt_after(10))  # at step 40 of 60: in the second half
+        with pytest.raises(KeyboardInterrupt):
+            jl.sweep(quadratic, start, optax.sgd, rates, progress=True, checkpoint=tmp_path, **settings)
+    resumed = jl.sweep(quadratic, start, optax.sgd, rates, checkpoint=tmp_path, **settings)
+    whole = jl.sweep(quadratic, start, optax.sgd, rates, **settings)
+    # independent oracle: gradient descent on the quadratic in float64, reversals <Δθ_t, Δθ_{t-1}> < 0 counted
+    # over the second half (only lr 0.6 has its flipping mode, 1 - 3 lr = -0.8, dominate there)
+    a, flips = np.array([3.0, 1.0, 0.5]), []
+    for rate in rates:
+        theta, deltas = np.array([1.0, -1.0, 2.0]), []
+        for _ in range(steps):
+            deltas.append(-rate * a * theta)
+            theta = theta + deltas[-1]
+        flips.append(sum(deltas[t] @ deltas[t - 1] < 0 for t in range(steps // 2, steps)))
+    assert flips == [0, 0, 30]
+    np.testing.assert_array_equal(whole.stats["flips_window"], flips)
+    for name in ("flips_window", "max_sq_update", "last_sq_update", "loss_mid", "peak_loss"):
+        np.testing.assert_array_equal(resumed.stats[name], whole.stats[name], err_msg=name)
+    np.testing.assert_array_equal(resumed.status, whole.status)

@@ -36,7 +36,9 @@ from ..io import atomic_write_bytes, atomic_write_json
 
 __all__ = ["Checkpoint"]
 
-_FORMAT = "jaxopt_lessons.sweep-checkpoint"
+_FORMAT_NAME = "jaxopt_lessons.sweep-checkpoint"
+_FORMAT = _FORMAT_NAME + "/2"
+"""Version 2: under ``vmap`` the running carry's ``prev`` holds Δθ_{t-1}, not θ_{t-1}."""
 
 
 class Checkpoint:
@@ -71,8 +73,11 @@ class Checkpoint:
             manifest = json.loads(file.read_text(encoding="utf-8"))
         except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
             raise ValueError(f"checkpoint {self.path}: unreadable manifest.json ({error})") from error
-        if not isinstance(manifest, dict) or manifest.get("format") != _FORMAT:
+        if not isinstance(manifest, dict) or not str(manifest.get("format", "")).startswith(_FORMAT_NAME):
             raise ValueError(f"checkpoint {self.path}: manifest.json is not a sweep checkpoint manifest")
+        if manifest["format"] != _FORMAT:
+            raise ValueError(f"checkpoint {self.path} was written by another version of jaxopt_lessons (format "
+                             f"{manifest['format']!r}, this version reads {_FORMAT!r}): start a new checkpoint folder")
         return manifest
 
     def _write_manifest(self) -> None:
