@@ -503,7 +503,12 @@ def hlo_counts(text: str) -> dict[str, int]:
             "copies / transposes": sum(" copy(" in line or " transpose(" in line for line in instructions)}
 
 
-def section_hlo(engine: Engine) -> str:
+def compiled_programs(engine: Engine) -> dict:
+    """The engine's first batch with its compiled chunk program, and the bare vmap of as many lanes.
+
+    Keys: ``batch``, ``inputs``, ``shared``, ``program``, ``engine_text`` (the chunk
+    program's optimised HLO), ``bare`` (a ``_cases.BareVmap``), ``bare_text``.
+    """
     import _cases
     import jax
     import jax.numpy as jnp
@@ -516,14 +521,19 @@ def section_hlo(engine: Engine) -> str:
     inputs, shared = engine.inputs(batch), api.shared_inputs(engine.plan)
     program = kernel.build_program(engine.spec)
     carry = jax.eval_shape(program.init, inputs, shared)
-    chunk_text = program.chunk.lower(carry, inputs, np.int32(0), shared).compile().as_text()
     config = {**engine.config, "lanes": batch.size}
-    lane = _cases.lane_run(engine.loss_fn, engine.params, engine.args, engine.factory, config["steps"],
-                           _cases.record_every(config))
+    bare = _cases.BareVmap(config)
     rates = jax.device_put(jnp.asarray(_cases.learning_rates(config)),
                            NamedSharding(Mesh(np.asarray(jax.devices()), ("lanes",)), PartitionSpec("lanes")))
-    bare_text = jax.jit(jax.vmap(lane)).lower(rates).compile().as_text()
-    counts = {"engine chunk program": hlo_counts(chunk_text), "bare jit(vmap(lax.scan))": hlo_counts(bare_text)}
+    return {"batch": batch, "inputs": inputs, "shared": shared, "program": program,
+            "engine_text": program.chunk.lower(carry, inputs, np.int32(0), shared).compile().as_text(),
+            "bare": bare, "bare_text": bare.batched.lower(rates).compile().as_text()}
+
+
+def section_hlo(engine: Engine) -> str:
+    programs = compiled_programs(engine)
+    counts = {"engine chunk program": hlo_counts(programs["engine_text"]),
+              "bare jit(vmap(lax.scan))": hlo_counts(programs["bare_text"])}
     keys = list(next(iter(counts.values())))
     lines = ["| program | " + " | ".join(keys) + " |", "|---|" + "---:|" * len(keys)]
     for name, values in counts.items():
@@ -582,24 +592,12 @@ def section_thunks(engine: Engine) -> str:
     """One batch of the engine and of the bare vmap under ``jax.profiler``, thunk by thunk."""
     import collections
 
-    import _cases
-    import jax
-    import jax.numpy as jnp
-    import numpy as np
-    from jax.sharding import Mesh, NamedSharding, PartitionSpec
-
-    from jaxopt_lessons.sweeps import api, kernel
-
-    batch = engine.batch()
-    inputs, shared = engine.inputs(batch), api.shared_inputs(engine.plan)
-    program = kernel.build_program(engine.spec)
-    carry = jax.eval_shape(program.init, inputs, shared)
-    engine_text = program.chunk.lower(carry, inputs, np.int32(0), shared).compile().as_text()
-    bare = _cases.BareVmap({**engine.config, "lanes": batch.size})
-    rates = jax.device_put(jnp.asarray(_cases.learning_rates({**engine.config, "lanes": batch.size})),
-                           NamedSharding(Mesh(np.asarray(jax.devices()), ("lanes",)), PartitionSpec("lanes")))
-    runs = {"jl.sweep kernel": thunk_times(lambda: device_loop(program, engine, inputs, shared, False), engine_text),
-            "bare jit(vmap(lax.scan))": thunk_times(lambda: bare.run(1), bare.batched.lower(rates).compile().as_text())}
+    programs = compiled_programs(engine)
+    batch, program, bare = programs["batch"], programs["program"], programs["bare"]
+    inputs, shared = programs["inputs"], programs["shared"]
+    runs = {"jl.sweep kernel": thunk_times(lambda: device_loop(program, engine, inputs, shared, False),
+                                           programs["engine_text"]),
+            "bare jit(vmap(lax.scan))": thunk_times(lambda: bare.run(1), programs["bare_text"])}
     steps = engine.config["steps"]
     scale = 1e-3 / steps / len(engine.spec.devices)  # µs per step per device
     by_category = {run: collections.Counter() for run in runs}

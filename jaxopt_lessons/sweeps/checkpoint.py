@@ -2,8 +2,9 @@
 
 ``sweep(..., checkpoint=path)`` keeps a folder at ``path``:
 
-* ``manifest.json``: the inputs' :func:`~jaxopt_lessons.sweeps.fingerprint.fingerprint`
-  and the batch size of each optimizer (a resumed sweep reuses them);
+* ``manifest.json``: the format version, the inputs'
+  :func:`~jaxopt_lessons.sweeps.fingerprint.fingerprint` and the batch size of each
+  optimizer (a resumed sweep reuses them; a folder of another format version is refused);
 * ``batch-<n>.npz``: every finished batch's results (records, final losses, status
   statistics, raveled final parameters), written once;
 * ``running.npz``: the running batch after its last finished chunk: its lane state

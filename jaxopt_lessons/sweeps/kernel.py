@@ -104,21 +104,22 @@ class ParamsLayout(NamedTuple):
         dtype = jnp.result_type(*self.dtypes)
         return jnp.concatenate([jnp.ravel(leaf).astype(dtype) for leaf in jax.tree_util.tree_leaves(params)])
 
-    def update_sizes(self, new: Any, now: Any, prev: Any, second_half: jax.Array) -> tuple[jax.Array, jax.Array, Any]:
+    def update_sizes(self, new: Any, now: Any, prev: Any) -> tuple[jax.Array, jax.Array, Any]:
         r""":math:`\|\Delta_t\|^2`, :math:`\langle\Delta_t, \Delta_{t-1}\rangle` and the carry's next ``prev``.
 
-        ``new``, ``now``: :math:`\theta_{t+1}, \theta_t`. The dot product is only needed in
-        the second half (``second_half``, a scalar shared by every lane), and the two
-        layouts form both in their own fastest way:
+        ``new``, ``now``: :math:`\theta_{t+1}, \theta_t`. The two layouts form the sums in
+        their own fastest way:
 
         * raveled (lanes last, small models, where every kernel costs about the same however
           little it computes): ``prev`` is :math:`\theta_{t-1}` and one two-output
           reduction forms both differences in registers, never stored;
         * a pytree (``vmap``, large models, where every pass over the parameters counts):
-          ``prev`` is :math:`\Delta_{t-1}`; :math:`\Delta_t` is formed once and carried,
+          ``prev`` is :math:`\Delta_{t-1}`; :math:`\Delta_t` is formed once and carried
+          (carrying :math:`\theta_{t-1}` made XLA copy the parameters twice per step) and
           each sum is a one-output reduction (XLA's CPU backend runs those in its fast
-          reduction kernels: the two-output reduction cost ~4x more per element) and the
-          dot product runs in the second half only (``lax.cond`` on the shared step).
+          reduction kernels; the two-output reduction cost ~4x more per element). Forming
+          the dot product in the second half only (a ``lax.cond`` on the step) saved
+          SGD a little more but cost Adam 10%.
 
         Either way :math:`\Delta_{t-1}` is :math:`\mathrm{fl}(\theta_t - \theta_{t-1})`,
         the same rounded values.
@@ -134,12 +135,8 @@ class ParamsLayout(NamedTuple):
             return sq, dot, now
         delta = jax.tree_util.tree_map(jnp.subtract, new, now)
         sq = sum(jnp.sum(d * d) for d in jax.tree_util.tree_leaves(delta))
-
-        def dot() -> jax.Array:
-            pairs = zip(jax.tree_util.tree_leaves(delta), jax.tree_util.tree_leaves(prev))
-            return sum(jnp.sum(d * p) for d, p in pairs).astype(sq.dtype)
-
-        return sq, jax.lax.cond(second_half, dot, lambda: jnp.zeros_like(sq)), delta
+        pairs = zip(jax.tree_util.tree_leaves(delta), jax.tree_util.tree_leaves(prev))
+        return sq, sum(jnp.sum(d * p) for d, p in pairs), delta
 
     def first_prev(self, carried: Any) -> Any:
         r"""The carry's ``prev`` at step 0, so that :math:`\Delta_{-1} = 0`."""
@@ -267,7 +264,7 @@ def step_lane(spec: KernelSpec, carry: LaneCarry, lane: LaneInputs, step: jax.Ar
                                                  carry.opt_state, batch)
     new_carried = spec.params.ravel(new_params)
     mid = spec.steps // 2
-    sq, dot, prev = spec.params.update_sizes(new_carried, carry.params, carry.prev, step >= mid)
+    sq, dot, prev = spec.params.update_sizes(new_carried, carry.params, carry.prev)
     stats = carry.stats
     limit = spec.blowup * jnp.maximum(jnp.abs(stats.loss0), jnp.finfo(stats.loss0.dtype).eps)
     bad = ~(jnp.isfinite(loss) & jnp.isfinite(sq)) | (loss - stats.loss0 > limit)
