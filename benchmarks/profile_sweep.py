@@ -549,7 +549,7 @@ def thunk_category(name: str, line: str) -> str:
     op = re.search(r'op_name="([^"]+)"', line)
     op = op.group(1) if op else ""
     if not op and name.startswith("copy"):
-        return "carry copies (θ_{t-1} kept beside θ_t)"
+        return "loop-carry copies"
     if "jvp(" in op:
         return "loss and gradient"
     if "_where" in op:
