@@ -561,6 +561,10 @@ def thunk_category(name: str, line: str) -> str:
     return "outside the step loop"
 
 
+HLO_INSTRUCTION = re.compile(r"\s*(?:ROOT )?%([\w.\-]+) = (\S+)")
+"""An instruction line of optimised HLO text: its name and its shape."""
+
+
 def thunk_times(run: Callable[[], object], hlo_text: str) -> dict[str, tuple[float, str]]:
     """``name -> (ns, HLO line)`` of every compiled thunk that ``run()`` executed, under ``jax.profiler``."""
     import collections
@@ -570,7 +574,7 @@ def thunk_times(run: Callable[[], object], hlo_text: str) -> dict[str, tuple[flo
 
     lines = {}
     for line in hlo_text.splitlines():
-        match = re.match(r"\s*(?:ROOT )?%([\w.\-]+) = ", line)
+        match = HLO_INSTRUCTION.match(line)
         if match:
             lines.setdefault(match.group(1), line)
     run()  # warm
@@ -616,7 +620,7 @@ def section_thunks(engine: Engine) -> str:
             "|---|---|---|---:|"]
     largest = sorted(runs["jl.sweep kernel"].items(), key=lambda item: -item[1][0])[:14]
     for name, (ns, line) in largest:
-        shape = re.match(r"\s*(?:ROOT )?%[\w.\-]+ = (\S+)", line).group(1)
+        shape = HLO_INSTRUCTION.match(line).group(2)
         out.append(f"| `{name}` | `{shape[:44]}` | {thunk_category(name, line)} | {fmt(ns * scale)} |")
     return "\n".join(out)
 

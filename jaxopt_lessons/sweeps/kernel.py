@@ -125,13 +125,10 @@ class ParamsLayout(NamedTuple):
         the same rounded values.
         """
         if self.flat:
-            def both(a: jax.Array, b: jax.Array, c: jax.Array) -> tuple[jax.Array, jax.Array]:
-                delta, previous = a - b, b - c
-                zero = jnp.zeros((), delta.dtype)
-                return jax.lax.reduce((delta * delta, delta * previous), (zero, zero),
-                                      lambda x, y: (x[0] + y[0], x[1] + y[1]), tuple(range(delta.ndim)))
-
-            sq, dot = both(new, now, prev)
+            delta, previous = new - now, now - prev
+            zero = jnp.zeros((), delta.dtype)
+            sq, dot = jax.lax.reduce((delta * delta, delta * previous), (zero, zero),
+                                     lambda x, y: (x[0] + y[0], x[1] + y[1]), tuple(range(delta.ndim)))
             return sq, dot, now
         delta = jax.tree_util.tree_map(jnp.subtract, new, now)
         sq = sum(jnp.sum(d * d) for d in jax.tree_util.tree_leaves(delta))

@@ -18,8 +18,8 @@ from jax.extend import core
 
 from .kernel import KernelSpec, LaneInputs, optimizer_of
 
-__all__ = ["CPU_BATCH_BYTES_PER_DEVICE", "CPU_LANES_PER_DEVICE", "MIN_LANES_PER_DEVICE", "available_bytes", "lanes_per_batch",
-           "check_host_memory", "host_available_bytes", "lane_bytes"]
+__all__ = ["CPU_BATCH_BYTES_PER_DEVICE", "CPU_LANES_PER_DEVICE", "MIN_LANES_PER_DEVICE", "available_bytes",
+           "lanes_per_batch", "check_host_memory", "host_available_bytes", "lane_bytes"]
 
 CPU_LANES_PER_DEVICE = 512
 """Default batch per CPU device: measured fastest per lane-step on small nets (see ``lanes_per_batch``)."""
@@ -125,9 +125,10 @@ def lanes_per_batch(requested: int | None, n_lanes: int, devices: Sequence[Any],
     """
     n_devices = len(devices)
     if requested is None:
-        cap = max(1, available_bytes(devices) // max(per_lane, 1))
+        per_lane = max(per_lane, 1)
+        cap = max(1, available_bytes(devices) // per_lane)
         if all(device.platform == "cpu" for device in devices):
-            per_device = min(CPU_LANES_PER_DEVICE, CPU_BATCH_BYTES_PER_DEVICE // max(per_lane, 1))
+            per_device = min(CPU_LANES_PER_DEVICE, CPU_BATCH_BYTES_PER_DEVICE // per_lane)
             cap = min(cap, n_devices * max(per_device, MIN_LANES_PER_DEVICE))
         n_batches = math.ceil(n_lanes / max(cap, n_devices))
         per_device = math.ceil(math.ceil(n_lanes / n_batches) / n_devices)
